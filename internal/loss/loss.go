@@ -1,6 +1,3 @@
-// Package loss implements the classification losses of the trainer and their
-// gradients with respect to the logits. Every loss here has the same gradient
-// form, dL/dz = ŷ − y (MATH.md §1–3).
 package loss
 
 // Func is a loss over one example's logits. Implementations are stateless

@@ -1,0 +1,371 @@
+package allreduce
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+)
+
+// Wire format
+//
+// Every message is little-endian:
+//
+//	byte 0        wireVersion (0xA1: allreduce wire format 1)
+//	byte 1        message type (MsgPlan, MsgContribution, MsgParams)
+//	...           the message's fields, in declaration order
+//	last 4 bytes  CRC-32C (Castagnoli) of all bytes before it
+//
+// An ID is one length byte (1..255) and its bytes; integers are u32 or u64; a
+// vector is a u32 count and that many IEEE-754 float64s. The encoding is
+// canonical: decoders accept only what the encoder produces, so re-encoding a
+// decoded message gives back the same bytes.
+
+const wireVersion = 0xA1
+
+// Msg is the type byte of an encoded message.
+type Msg uint8
+
+// Message types.
+const (
+	MsgPlan         Msg = 1
+	MsgContribution Msg = 2
+	MsgParams       Msg = 3
+)
+
+func (m Msg) String() string {
+	switch m {
+	case MsgPlan:
+		return "plan"
+	case MsgContribution:
+		return "contribution"
+	case MsgParams:
+		return "params"
+	}
+	return fmt.Sprintf("Msg(%d)", uint8(m))
+}
+
+const (
+	headerLen  = 2
+	trailerLen = 4
+	rangeLen   = 4 + 4 + 4 // lo, hi, issued
+)
+
+// MessageType returns the type of an encoded message, checking only its
+// header, so a transport can dispatch without decoding.
+func MessageType(data []byte) (Msg, error) {
+	if len(data) < headerLen+trailerLen {
+		return 0, fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
+	}
+	if data[0] != wireVersion {
+		return 0, fmt.Errorf("%w: wire version %#x, want %#x", ErrMalformed, data[0], wireVersion)
+	}
+	return Msg(data[1]), nil
+}
+
+// ---- encoding ----
+
+func appendHeader(b []byte, m Msg) []byte { return append(b, wireVersion, byte(m)) }
+
+func appendID(b []byte, id string) []byte {
+	b = append(b, byte(len(id)))
+	return append(b, id...)
+}
+
+func appendVec(b []byte, v []float64) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
+	off := len(b)
+	b = append(b, make([]byte, 8*len(v))...)
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[off+8*i:], math.Float64bits(x))
+	}
+	return b
+}
+
+func appendTrailer(b []byte, start int) []byte {
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], crc32.MakeTable(crc32.Castagnoli)))
+}
+
+// AppendBinary appends p's encoding to b. It fails, wrapping a sentinel
+// error, if p does not pass [Plan.Validate].
+func (p *Plan) AppendBinary(b []byte) ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return b, err
+	}
+	start := len(b)
+	b = appendHeader(b, MsgPlan)
+	b = appendID(b, p.Job)
+	b = binary.LittleEndian.AppendUint64(b, p.Round)
+	b = binary.LittleEndian.AppendUint64(b, p.Step)
+	b = binary.LittleEndian.AppendUint32(b, uint32(p.Epoch))
+	b = append(b, byte(p.Kind))
+	b = binary.LittleEndian.AppendUint64(b, p.ParamsVersion)
+	b = binary.LittleEndian.AppendUint32(b, uint32(p.Shards))
+	b = binary.LittleEndian.AppendUint32(b, uint32(p.VecLen))
+	b = binary.LittleEndian.AppendUint32(b, uint32(p.Revision))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(p.Assign)))
+	for i := range p.Assign {
+		a := &p.Assign[i]
+		b = appendID(b, string(a.Worker))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(a.Ranges)))
+		for j, r := range a.Ranges {
+			b = binary.LittleEndian.AppendUint32(b, uint32(r.Lo))
+			b = binary.LittleEndian.AppendUint32(b, uint32(r.Hi))
+			b = binary.LittleEndian.AppendUint32(b, uint32(a.issued(j)))
+		}
+	}
+	return appendTrailer(b, start), nil
+}
+
+// MarshalBinary encodes p; see [Plan.AppendBinary].
+func (p *Plan) MarshalBinary() ([]byte, error) { return p.AppendBinary(nil) }
+
+// AppendBinary appends c's encoding to b. It fails, wrapping a sentinel
+// error, if c does not pass [Contribution.Validate].
+func (c *Contribution) AppendBinary(b []byte) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return b, err
+	}
+	start := len(b)
+	b = appendHeader(b, MsgContribution)
+	b = appendID(b, c.Job)
+	b = binary.LittleEndian.AppendUint64(b, c.Round)
+	b = appendID(b, string(c.Worker))
+	b = binary.LittleEndian.AppendUint32(b, uint32(c.Range.Lo))
+	b = binary.LittleEndian.AppendUint32(b, uint32(c.Range.Hi))
+	b = appendVec(b, c.Vec)
+	return appendTrailer(b, start), nil
+}
+
+// MarshalBinary encodes c; see [Contribution.AppendBinary].
+func (c *Contribution) MarshalBinary() ([]byte, error) {
+	return c.AppendBinary(make([]byte, 0, headerLen+2*(1+MaxIDLen)+8+8+4+8*len(c.Vec)+trailerLen))
+}
+
+// AppendBinary appends p's encoding to b. It fails, wrapping a sentinel
+// error, if p does not pass [Params.Validate].
+func (p *Params) AppendBinary(b []byte) ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return b, err
+	}
+	start := len(b)
+	b = appendHeader(b, MsgParams)
+	b = appendID(b, p.Job)
+	b = binary.LittleEndian.AppendUint64(b, p.Version)
+	b = appendVec(b, p.Theta)
+	return appendTrailer(b, start), nil
+}
+
+// MarshalBinary encodes p; see [Params.AppendBinary].
+func (p *Params) MarshalBinary() ([]byte, error) {
+	return p.AppendBinary(make([]byte, 0, headerLen+1+MaxIDLen+8+4+8*len(p.Theta)+trailerLen))
+}
+
+// ---- decoding ----
+
+// decoder reads fields from a message body; the first error sticks and later
+// reads return zero values, so a decode function checks err once per loop.
+type decoder struct {
+	what string
+	b    []byte // unread body, trailer excluded
+	err  error
+}
+
+// newDecoder checks the header and length of data and returns a decoder over
+// its body. The checksum is verified by finish, after the fields, so that a
+// fuzzer reaches the field checks.
+func newDecoder(what string, want Msg, data []byte) *decoder {
+	d := &decoder{what: what}
+	switch {
+	case len(data) < headerLen+trailerLen:
+		d.fail("%d bytes", len(data))
+	case data[0] != wireVersion:
+		d.fail("wire version %#x, want %#x", data[0], wireVersion)
+	case Msg(data[1]) != want:
+		d.fail("message type %v", Msg(data[1]))
+	default:
+		d.b = data[headerLen : len(data)-trailerLen]
+	}
+	return d
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: decode %s: %s", ErrMalformed, d.what, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decoder) take(n int, field string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.fail("%s: need %d bytes, %d left", field, n, len(d.b))
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u8(field string) uint8 {
+	if v := d.take(1, field); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (d *decoder) u32(field string) uint32 {
+	if v := d.take(4, field); v != nil {
+		return binary.LittleEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (d *decoder) u64(field string) uint64 {
+	if v := d.take(8, field); v != nil {
+		return binary.LittleEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (d *decoder) id(field string) string {
+	n := int(d.u8(field))
+	if d.err == nil && n == 0 {
+		d.fail("%s: empty", field)
+		return ""
+	}
+	return string(d.take(n, field))
+}
+
+// count reads a u32 count of items of at least size bytes each and checks
+// that the rest of the body can hold them, so a hostile count never
+// allocates more than the message's own length.
+func (d *decoder) count(field string, size int) int {
+	n := d.u32(field)
+	if d.err == nil && uint64(n)*uint64(size) > uint64(len(d.b)) {
+		d.fail("%s: %d items of %d bytes in %d bytes", field, n, size, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+// vec reads a vector; every element must be finite.
+func (d *decoder) vec(field string) []float64 {
+	n := d.count(field, 8)
+	raw := d.take(8*n, field)
+	if d.err != nil {
+		return nil
+	}
+	v := make([]float64, n)
+	for i := range v {
+		x := math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			d.err = fmt.Errorf("%w: decode %s: %s element %d is %v", ErrNotFinite, d.what, field, i, x)
+			return nil
+		}
+		v[i] = x
+	}
+	return v
+}
+
+// finish checks that the body is used up and the checksum matches.
+func (d *decoder) finish(data []byte) error {
+	if d.err != nil {
+		return d.err
+	}
+	if len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+		return d.err
+	}
+	body := data[:len(data)-trailerLen]
+	want := binary.LittleEndian.Uint32(data[len(data)-trailerLen:])
+	if got := crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)); got != want {
+		d.fail("checksum %#08x, want %#08x", got, want)
+	}
+	return d.err
+}
+
+// UnmarshalBinary decodes a plan encoded by [Plan.MarshalBinary]. It checks
+// every field (see [Plan.Validate]) and the checksum; on error p is
+// unchanged and the error wraps ErrMalformed or ErrRange.
+func (p *Plan) UnmarshalBinary(data []byte) error {
+	d := newDecoder("plan", MsgPlan, data)
+	var q Plan
+	q.Job = d.id("job")
+	q.Round = d.u64("round")
+	q.Step = d.u64("step")
+	q.Epoch = int(d.u32("epoch"))
+	q.Kind = Kind(d.u8("kind"))
+	q.ParamsVersion = d.u64("params version")
+	q.Shards = int(d.u32("shards"))
+	q.VecLen = int(d.u32("vector length"))
+	q.Revision = int(d.u32("revision"))
+	n := d.count("assignments", 1+1+4) // an ID of ≥ 1 byte and a range count
+	if n > 0 {
+		q.Assign = make([]Assignment, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		a := &q.Assign[i]
+		a.Worker = WorkerID(d.id("worker"))
+		k := d.count("ranges", rangeLen)
+		if d.err != nil {
+			break
+		}
+		a.Ranges = make([]Range, k)
+		a.Issued = make([]int, k)
+		for j := range k {
+			a.Ranges[j] = Range{Lo: int(d.u32("range")), Hi: int(d.u32("range"))}
+			a.Issued[j] = int(d.u32("issued"))
+		}
+	}
+	if err := d.finish(data); err != nil {
+		return err
+	}
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	*p = q
+	return nil
+}
+
+// UnmarshalBinary decodes a contribution encoded by
+// [Contribution.MarshalBinary]. It checks every field (see
+// [Contribution.Validate]) and the checksum; on error c is unchanged.
+// Non-finite values give ErrNotFinite.
+func (c *Contribution) UnmarshalBinary(data []byte) error {
+	d := newDecoder("contribution", MsgContribution, data)
+	var q Contribution
+	q.Job = d.id("job")
+	q.Round = d.u64("round")
+	q.Worker = WorkerID(d.id("worker"))
+	q.Range = Range{Lo: int(d.u32("range")), Hi: int(d.u32("range"))}
+	q.Vec = d.vec("vector")
+	if err := d.finish(data); err != nil {
+		return err
+	}
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	*c = q
+	return nil
+}
+
+// UnmarshalBinary decodes parameters encoded by [Params.MarshalBinary]. It
+// checks every field and the checksum; on error p is unchanged. Non-finite
+// values give ErrNotFinite.
+func (p *Params) UnmarshalBinary(data []byte) error {
+	d := newDecoder("params", MsgParams, data)
+	var q Params
+	q.Job = d.id("job")
+	q.Version = d.u64("version")
+	q.Theta = d.vec("theta")
+	if err := d.finish(data); err != nil {
+		return err
+	}
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	*p = q
+	return nil
+}

@@ -1,0 +1,398 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dptrain/dptrain/internal/allreduce"
+	"github.com/dptrain/dptrain/internal/metrics"
+	"github.com/dptrain/dptrain/internal/natsbus"
+)
+
+// CoordinatorConfig configures the coordinator's transport loop.
+type CoordinatorConfig struct {
+	Subjects natsbus.Subjects
+	// Tick is the unit of the state machine's logical time.
+	Tick time.Duration
+	// HeartbeatTimeout declares a silent worker dead.
+	HeartbeatTimeout time.Duration
+	// StragglerMin is the least time a block may take before a
+	// speculative copy is issued.
+	StragglerMin time.Duration
+	// MinWorkers is the fewest live workers the job runs with; below it
+	// the job waits Grace, then stops.
+	MinWorkers int
+	Grace      time.Duration
+}
+
+// DefaultCoordinatorConfig returns the defaults.
+func DefaultCoordinatorConfig() CoordinatorConfig {
+	return CoordinatorConfig{
+		Subjects:         natsbus.Subjects{Prefix: natsbus.DefaultPrefix},
+		Tick:             50 * time.Millisecond,
+		HeartbeatTimeout: 1500 * time.Millisecond,
+		StragglerMin:     2 * time.Second,
+		MinWorkers:       1,
+		Grace:            30 * time.Second,
+	}
+}
+
+// Coordinator runs rounds over NATS: it publishes parameters and plans,
+// feeds contributions, heartbeats and membership into the allreduce state
+// machine, and turns time into ticks. It owns the state machine; nothing
+// else touches it.
+type Coordinator struct {
+	cfg  CoordinatorConfig
+	spec *JobSpec
+	prob *Problem
+	bus  *natsbus.Bus
+	log  *zap.Logger
+	m    *metrics.Coordinator
+	sm   *allreduce.Coordinator
+
+	joins, hbs, leaves, contribs, fails *natsbus.Inbox
+	stopResponder                       func() error
+
+	round        uint64
+	version      uint64
+	published    []float64 // parameters of version
+	paramsBytes  []byte
+	lastResend   time.Time
+	roundPlanned bool
+	// Stats counts what the loop did, for the report.
+	Stats CoordinatorStats
+}
+
+// CoordinatorStats are counters kept by the coordinator's loop.
+type CoordinatorStats struct {
+	Rounds   uint64
+	Rejected map[string]uint64
+	Reissued uint64
+	Dead     uint64
+}
+
+// NewCoordinator subscribes to the job's subjects and starts answering job
+// requests. Call Close when done.
+func NewCoordinator(cfg CoordinatorConfig, spec *JobSpec, prob *Problem, bus *natsbus.Bus, log *zap.Logger, m *metrics.Coordinator) (*Coordinator, error) {
+	ticks := func(d time.Duration) int { return max(1, int((d+cfg.Tick-1)/cfg.Tick)) }
+	ac := allreduce.DefaultConfig()
+	ac.Job = spec.Job
+	ac.HeartbeatTimeout = ticks(cfg.HeartbeatTimeout)
+	ac.MinStragglerTicks = ticks(cfg.StragglerMin)
+	sm, err := allreduce.NewCoordinator(ac)
+	if err != nil {
+		return nil, err
+	}
+	c := &Coordinator{cfg: cfg, spec: spec, prob: prob, bus: bus, log: log, m: m, sm: sm,
+		Stats: CoordinatorStats{Rejected: map[string]uint64{}}}
+	s := cfg.Subjects
+	subs := []struct {
+		in   **natsbus.Inbox
+		subj string
+		buf  int
+	}{
+		{&c.joins, s.Join(), 256}, {&c.hbs, s.AllHeartbeats(), 4096}, {&c.leaves, s.AllLeaves(), 256},
+		{&c.contribs, s.AllContribs(), 4096}, {&c.fails, s.AllFailures(), 64},
+	}
+	for _, sub := range subs {
+		in, err := bus.Subscribe(sub.subj, sub.buf)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		*sub.in = in
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	if c.stopResponder, err = bus.Respond(s.JobRequest(), func([]byte) []byte { return specJSON }); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := bus.Publish(s.Job(), specJSON); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close stops the coordinator's subscriptions.
+func (c *Coordinator) Close() {
+	for _, in := range []*natsbus.Inbox{c.joins, c.hbs, c.leaves, c.contribs, c.fails} {
+		if in != nil {
+			_ = in.Close()
+		}
+	}
+	if c.stopResponder != nil {
+		_ = c.stopResponder()
+	}
+}
+
+// Live returns the live workers.
+func (c *Coordinator) Live() []allreduce.WorkerID { return c.sm.Live() }
+
+// WaitForWorkers returns when n workers have joined, or an error when
+// timeout passes first.
+func (c *Coordinator) WaitForWorkers(ctx context.Context, n int, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(c.cfg.Tick)
+	defer tick.Stop()
+	for len(c.sm.Live()) < n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("trainer: %d of %d workers joined within %v (live: %v)", len(c.sm.Live()), n, timeout, c.sm.Live())
+		case <-tick.C:
+			c.sm.Tick()
+		case m := <-c.joins.C:
+			c.onHello(m.Data, c.sm.Join)
+		case m := <-c.hbs.C:
+			c.onHello(m.Data, c.sm.Heartbeat)
+		case m := <-c.leaves.C:
+			c.onHello(m.Data, c.sm.Leave)
+		case m := <-c.fails.C:
+			if err := c.onFailure(m.Data); err != nil {
+				return err
+			}
+		}
+		c.drainEvents()
+	}
+	return nil
+}
+
+func (c *Coordinator) onHello(b []byte, f func(allreduce.WorkerID)) {
+	var h Hello
+	if err := decodeControl(b, &h); err != nil {
+		c.reject("malformed", err)
+		return
+	}
+	if h.Job != c.spec.Job {
+		c.reject("job", fmt.Errorf("hello from %s for job %q", h.Worker, h.Job))
+		return
+	}
+	if natsbus.ValidWorkerName(h.Worker) != nil {
+		c.reject("malformed", fmt.Errorf("worker name %q", h.Worker))
+		return
+	}
+	f(allreduce.WorkerID(h.Worker))
+	// A worker behind on parameters missed a broadcast: send it again,
+	// at most once per heartbeat timeout.
+	if c.published != nil && h.Version < c.version && time.Since(c.lastResend) > c.cfg.HeartbeatTimeout/2 {
+		c.lastResend = time.Now()
+		if err := c.bus.Publish(c.cfg.Subjects.Params(), c.paramsBytes); err != nil {
+			c.log.Warn("re-publishing parameters", zap.Error(err))
+		}
+	}
+}
+
+func (c *Coordinator) onFailure(b []byte) error {
+	var f Failure
+	if err := decodeControl(b, &f); err != nil {
+		c.reject("malformed", err)
+		return nil
+	}
+	if f.Job != c.spec.Job {
+		return nil
+	}
+	return fmt.Errorf("trainer: worker %s: %s", f.Worker, f.Error)
+}
+
+func (c *Coordinator) reject(reason string, err error) {
+	c.Stats.Rejected[reason]++
+	if c.m != nil {
+		c.m.Transport.Rejected.WithLabelValues(reason).Inc()
+	}
+	c.log.Debug("rejected a message", zap.String("reason", reason), zap.Error(err))
+}
+
+// drainEvents logs and counts what the state machine reports.
+func (c *Coordinator) drainEvents() {
+	for _, e := range c.sm.Events() {
+		switch e.Kind {
+		case allreduce.WorkerDead:
+			c.Stats.Dead++
+			c.log.Warn("worker declared dead", zap.String("worker", string(e.Worker)), zap.Uint64("round", e.Round))
+		case allreduce.WorkerJoined:
+			c.log.Info("worker joined", zap.String("worker", string(e.Worker)))
+		case allreduce.WorkerLeft:
+			c.log.Info("worker left", zap.String("worker", string(e.Worker)))
+		case allreduce.Reissued, allreduce.Speculative:
+			c.Stats.Reissued++
+			reason := "dead"
+			if e.Kind == allreduce.Speculative {
+				reason = "straggler"
+			}
+			if c.m != nil {
+				c.m.Reissued.WithLabelValues(reason).Inc()
+			}
+			c.log.Info("micro-shards re-issued", zap.String("reason", reason), zap.String("to", string(e.Worker)),
+				zap.Int("lo", e.Range.Lo), zap.Int("hi", e.Range.Hi), zap.Uint64("round", e.Round))
+		}
+	}
+	if c.m != nil {
+		c.m.WorkersLive.Set(float64(len(c.sm.Live())))
+	}
+}
+
+// fullPass is the epoch a plan carries for a round over every row of each
+// micro-shard (Rounder's epoch < 0).
+const fullPass = allreduce.MaxEpoch
+
+// Round implements Rounder over NATS.
+func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []float64, epoch int, step uint64) ([]float64, error) {
+	if err := c.publishParams(theta); err != nil {
+		return nil, err
+	}
+	shards := c.spec.Train.Shards
+	if kind == allreduce.KindEval {
+		if c.spec.Test == nil {
+			return nil, errors.New("trainer: evaluation round without a test set")
+		}
+		shards = c.spec.Test.Shards
+	}
+	c.round++
+	wireEpoch := epoch
+	if epoch < 0 {
+		wireEpoch = fullPass
+	}
+	spec := allreduce.RoundSpec{Round: c.round, Step: step, Epoch: wireEpoch, Kind: kind,
+		ParamsVersion: c.version, Shards: shards, VecLen: c.prob.VecLen(kind)}
+	if err := c.startRound(ctx, spec); err != nil {
+		return nil, err
+	}
+	c.Stats.Rounds++
+	tick := time.NewTicker(c.cfg.Tick)
+	defer tick.Stop()
+	var starved time.Time // when live workers fell below the minimum
+	for {
+		if err := c.flush(); err != nil {
+			return nil, err
+		}
+		if vec, ok := c.sm.Result(); ok {
+			return vec, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case m := <-c.contribs.C:
+			var ct allreduce.Contribution
+			if err := ct.UnmarshalBinary(m.Data); err != nil {
+				c.reject(rejectReason(err), err)
+				continue
+			}
+			if err := c.sm.Deliver(ct); err != nil {
+				c.reject(rejectReason(err), err)
+			}
+		case m := <-c.joins.C:
+			c.onHello(m.Data, c.sm.Join)
+		case m := <-c.hbs.C:
+			c.onHello(m.Data, c.sm.Heartbeat)
+		case m := <-c.leaves.C:
+			c.onHello(m.Data, c.sm.Leave)
+		case m := <-c.fails.C:
+			if err := c.onFailure(m.Data); err != nil {
+				return nil, err
+			}
+		case <-tick.C:
+			c.sm.Tick()
+			live := len(c.sm.Live())
+			switch {
+			case live >= c.cfg.MinWorkers:
+				starved = time.Time{}
+			case starved.IsZero():
+				starved = time.Now()
+				c.log.Warn("too few live workers: waiting", zap.Int("live", live), zap.Int("min", c.cfg.MinWorkers), zap.Duration("grace", c.cfg.Grace))
+			case time.Since(starved) > c.cfg.Grace:
+				return nil, fmt.Errorf("trainer: round %d: %d live workers, fewer than %d, for longer than %v; pending micro-shards %v",
+					c.round, live, c.cfg.MinWorkers, c.cfg.Grace, c.sm.Pending())
+			}
+			if live > 0 && !c.roundPlanned {
+				// workers came back after the round found none: plan it now
+				if err := c.sm.Start(spec); err == nil {
+					c.roundPlanned = true
+				}
+			}
+		}
+		c.drainEvents()
+	}
+}
+
+func (c *Coordinator) startRound(ctx context.Context, spec allreduce.RoundSpec) error {
+	c.roundPlanned = false
+	err := c.sm.Start(spec)
+	switch {
+	case err == nil:
+		c.roundPlanned = true
+	case errors.Is(err, allreduce.ErrNoWorkers):
+		c.log.Warn("no live workers at the start of a round; waiting", zap.Uint64("round", spec.Round))
+	default:
+		return err
+	}
+	return nil
+}
+
+func rejectReason(err error) string {
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{allreduce.ErrStale, "stale"}, {allreduce.ErrDuplicate, "duplicate"}, {allreduce.ErrUnknownWorker, "unknown_worker"},
+		{allreduce.ErrRange, "range"}, {allreduce.ErrLength, "length"}, {allreduce.ErrNotFinite, "not_finite"},
+		{allreduce.ErrJob, "job"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return "malformed"
+}
+
+func (c *Coordinator) publishParams(theta []float64) error {
+	if c.published != nil && slices.EqualFunc(c.published, theta, func(a, b float64) bool {
+		return math.Float64bits(a) == math.Float64bits(b)
+	}) {
+		return nil
+	}
+	c.version++
+	c.published = append(c.published[:0], theta...)
+	p := allreduce.Params{Job: c.spec.Job, Version: c.version, Theta: c.published}
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	c.paramsBytes = b
+	if c.m != nil {
+		c.m.Transport.SentBytes.WithLabelValues("params").Add(float64(len(b)))
+		c.m.Transport.SentMessages.WithLabelValues("params").Inc()
+	}
+	return c.bus.Publish(c.cfg.Subjects.Params(), b)
+}
+
+// flush publishes the plans the state machine queued.
+func (c *Coordinator) flush() error {
+	for _, p := range c.sm.Outbox() {
+		b, err := p.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if c.m != nil {
+			c.m.Transport.SentBytes.WithLabelValues("plan").Add(float64(len(b)))
+			c.m.Transport.SentMessages.WithLabelValues("plan").Inc()
+		}
+		if err := c.bus.Publish(c.cfg.Subjects.Plan(), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

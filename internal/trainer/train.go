@@ -1,0 +1,234 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/dptrain/dptrain/internal/allreduce"
+	"github.com/dptrain/dptrain/internal/eval"
+	"github.com/dptrain/dptrain/internal/optim"
+	"github.com/dptrain/dptrain/internal/shard"
+)
+
+// Rounder runs one round: the sum, over every micro-shard of the training
+// set (kind KindGrad) or of the test set (KindEval), of the contributions at
+// parameters theta. epoch < 0 asks for every row of each micro-shard (full
+// batch); otherwise the rows of step of the mini-batch schedule.
+// The result is the root of the fixed reduction tree, so it is the same
+// bits however the micro-shards were spread over workers.
+type Rounder interface {
+	Round(ctx context.Context, kind allreduce.Kind, theta []float64, epoch int, step uint64) ([]float64, error)
+}
+
+// TrainConfig configures the optimisation.
+type TrainConfig struct {
+	// Optimizer is sgd, momentum, nesterov, adam, adagrad (mini-batch or
+	// full batch with a fixed rate), lbfgs or gd (full batch).
+	Optimizer string
+	Schedule  optim.Schedule
+	// Epochs caps the passes; in full-batch mode one iteration is one
+	// epoch.
+	Epochs int
+	// L2 is λ in J(θ) = Σ w_i L_i / Σ w_i + (λ/2)‖W‖².
+	L2 float64
+	// LBFGS configures lbfgs and gd.
+	LBFGS optim.LBFGSConfig
+	// Optim configures the mini-batch optimizers.
+	Optim optim.Config
+	// EvalEvery evaluates the test set every that many epochs (0: only at
+	// the end).
+	EvalEvery int
+	// HasTest tells whether the job has a test set.
+	HasTest bool
+	// OnEpoch, when set, is called after every epoch.
+	OnEpoch func(EpochReport)
+	// OnStep, when set, is called after every optimizer step.
+	OnStep func(StepReport)
+}
+
+// StepReport describes one optimizer step.
+type StepReport struct {
+	Step      uint64
+	Epoch     int
+	Objective float64 // of the step's batch
+	GradNorm  float64
+	LR        float64
+}
+
+// EpochReport describes one epoch.
+type EpochReport struct {
+	Epoch     int
+	Steps     uint64
+	Objective float64 // on the last batch (mini-batch) or the training set
+	GradNorm  float64
+	Seconds   float64
+	Test      *eval.Metrics
+}
+
+// Result is what a training run produced.
+type Result struct {
+	Theta        []float64
+	Steps        uint64
+	Epochs       int
+	EpochSeconds []float64
+	Status       string
+	Objective    float64
+	Train        eval.Metrics
+	Test         *eval.Metrics
+}
+
+// Train minimises J(θ) from theta (which it updates in place) with rounds
+// run by r.
+func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta []float64) (*Result, error) {
+	res := &Result{Theta: theta}
+	objective := func(vec, g []float64) (f float64, err error) {
+		grad, lossSum, weightSum, _ := prob.Totals(vec, allreduce.KindGrad)
+		if weightSum <= 0 {
+			return 0, errors.New("trainer: the step's examples have zero total weight")
+		}
+		if g != nil {
+			for i, v := range grad {
+				g[i] = v / weightSum
+			}
+		}
+		f = lossSum/weightSum + cfg.L2*prob.Model.Penalty(g, theta, cfg.L2)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return f, fmt.Errorf("trainer: objective is %v", f)
+		}
+		return f, nil
+	}
+	testEval := func(epoch int) (*eval.Metrics, error) {
+		if !cfg.HasTest {
+			return nil, nil
+		}
+		vec, err := r.Round(ctx, allreduce.KindEval, theta, epoch, 0)
+		if err != nil {
+			return nil, err
+		}
+		_, lossSum, weightSum, sums := prob.Totals(vec, allreduce.KindEval)
+		m := prob.Eval.Metrics(sums, lossSum, weightSum)
+		return &m, nil
+	}
+	epochStart := time.Now()
+	endEpoch := func(epoch int, f, gnorm float64) error {
+		rep := EpochReport{Epoch: epoch, Steps: res.Steps, Objective: f, GradNorm: gnorm}
+		res.Epochs = epoch + 1
+		if cfg.EvalEvery > 0 && (epoch+1)%cfg.EvalEvery == 0 {
+			t, err := testEval(epoch)
+			if err != nil {
+				return err
+			}
+			rep.Test = t
+		}
+		rep.Seconds = time.Since(epochStart).Seconds()
+		res.EpochSeconds = append(res.EpochSeconds, rep.Seconds)
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(rep)
+		}
+		epochStart = time.Now()
+		return nil
+	}
+
+	switch cfg.Optimizer {
+	case "lbfgs", "gd":
+		var step uint64
+		evalAt := func(x, g []float64) (float64, error) {
+			copy(theta, x)
+			vec, err := r.Round(ctx, allreduce.KindGrad, theta, -1, step)
+			if err != nil {
+				return 0, err
+			}
+			step++
+			return objective(vec, g)
+		}
+		lc := cfg.LBFGS
+		if cfg.Epochs > 0 {
+			lc.MaxIter = cfg.Epochs
+		}
+		onIter := func(st *optim.LBFGSState) error {
+			res.Steps = uint64(st.Iter)
+			if cfg.OnStep != nil {
+				cfg.OnStep(StepReport{Step: res.Steps, Epoch: st.Iter - 1, Objective: st.F, GradNorm: norm2(st.G)})
+			}
+			copy(theta, st.X)
+			return endEpoch(st.Iter-1, st.F, norm2(st.G))
+		}
+		var out optim.LBFGSResult
+		var err error
+		if cfg.Optimizer == "lbfgs" {
+			out, err = optim.Minimize(evalAt, append([]float64(nil), theta...), lc, nil, onIter)
+		} else {
+			out, err = optim.GradientDescent(evalAt, append([]float64(nil), theta...), lc, nil, onIter)
+		}
+		if err != nil {
+			return nil, err
+		}
+		copy(theta, out.X)
+		res.Status = out.Status.String()
+	default:
+		opt, err := optim.New(withName(cfg.Optim, cfg.Optimizer), len(theta))
+		if err != nil {
+			return nil, err
+		}
+		if prob.Spec.BatchSize <= 0 {
+			return nil, fmt.Errorf("trainer: optimizer %s needs --batch-size > 0 (or use lbfgs or gd for full batch)", cfg.Optimizer)
+		}
+		sched := shard.Schedule{Seed: prob.Spec.Seed, Shards: shard.Split(prob.Spec.Train.Rows, prob.Spec.Train.Shards), BatchSize: prob.Spec.BatchSize}
+		T := sched.StepsPerEpoch()
+		g := make([]float64, len(theta))
+		for epoch := 0; epoch < cfg.Epochs; epoch++ {
+			var f, gn float64
+			for s := 0; s < T; s++ {
+				vec, err := r.Round(ctx, allreduce.KindGrad, theta, epoch, res.Steps)
+				if err != nil {
+					return nil, err
+				}
+				if f, err = objective(vec, g); err != nil {
+					return nil, fmt.Errorf("trainer: step %d: %w", res.Steps, err)
+				}
+				lr := cfg.Schedule.LR(int(res.Steps))
+				opt.Update(theta, g, lr)
+				gn = norm2(g)
+				if cfg.OnStep != nil {
+					cfg.OnStep(StepReport{Step: res.Steps, Epoch: epoch, Objective: f, GradNorm: gn, LR: lr})
+				}
+				res.Steps++
+			}
+			if err := endEpoch(epoch, f, gn); err != nil {
+				return nil, err
+			}
+		}
+		res.Status = "epochs"
+	}
+
+	// Final metrics at the final parameters, on the whole training set.
+	vec, err := r.Round(ctx, allreduce.KindGrad, theta, -1, res.Steps)
+	if err != nil {
+		return nil, err
+	}
+	if res.Objective, err = objective(vec, nil); err != nil {
+		return nil, err
+	}
+	_, lossSum, weightSum, sums := prob.Totals(vec, allreduce.KindGrad)
+	res.Train = prob.Eval.Metrics(sums, lossSum, weightSum)
+	if res.Test, err = testEval(res.Epochs); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func withName(c optim.Config, name string) optim.Config {
+	c.Name = name
+	return c
+}
+
+func norm2(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return math.Sqrt(s)
+}

@@ -1,0 +1,445 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dptrain/dptrain/internal/allreduce"
+	"github.com/dptrain/dptrain/internal/eval"
+	"github.com/dptrain/dptrain/internal/metrics"
+	"github.com/dptrain/dptrain/internal/model"
+	"github.com/dptrain/dptrain/internal/natsbus"
+	"github.com/dptrain/dptrain/internal/shard"
+)
+
+// WorkerConfig configures a worker.
+type WorkerConfig struct {
+	// Name identifies the worker; it must be a single NATS subject token.
+	Name     string
+	Subjects natsbus.Subjects
+	// Heartbeat is the interval between heartbeats.
+	Heartbeat time.Duration
+	// Parallelism is the number of goroutines computing micro-shards.
+	Parallelism int
+}
+
+// DefaultWorkerConfig returns the defaults for a worker called name.
+func DefaultWorkerConfig(name string) WorkerConfig {
+	return WorkerConfig{
+		Name:        name,
+		Subjects:    natsbus.Subjects{Prefix: natsbus.DefaultPrefix},
+		Heartbeat:   200 * time.Millisecond,
+		Parallelism: 1,
+	}
+}
+
+// Validate reports a configuration error.
+func (c WorkerConfig) Validate() error {
+	if err := natsbus.ValidWorkerName(c.Name); err != nil {
+		return fmt.Errorf("trainer: worker name: %w", err)
+	}
+	if c.Heartbeat <= 0 || c.Parallelism < 1 {
+		return fmt.Errorf("trainer: heartbeat %v and parallelism %d must be positive", c.Heartbeat, c.Parallelism)
+	}
+	return nil
+}
+
+// Worker serves jobs: it loads the job's data, then computes the
+// contributions of the micro-shards the coordinator's plans assign to it,
+// at the parameters of the plan.
+type Worker struct {
+	cfg WorkerConfig
+	bus *natsbus.Bus
+	log *zap.Logger
+	m   *metrics.Worker
+
+	// job state, owned by Run's goroutine
+	job     *jobState
+	theta   map[uint64][]float64 // by version; at most two kept
+	version uint64
+	round   uint64
+	done    map[allreduce.Range]bool // blocks of the current round already queued
+	waiting []task                   // blocks waiting for their parameters
+
+	current atomic.Uint64 // the round compute goroutines should work on
+	tasks   chan task
+}
+
+// jobState is a job a worker serves; it is immutable once built, so compute
+// goroutines share it without locks.
+type jobState struct {
+	spec        *JobSpec
+	prob        *Problem
+	train, test *shardSet
+}
+
+type task struct {
+	job   *jobState
+	plan  *allreduce.Plan
+	block allreduce.Range
+	theta []float64
+}
+
+// NewWorker returns a worker that talks over bus.
+func NewWorker(cfg WorkerConfig, bus *natsbus.Bus, log *zap.Logger, m *metrics.Worker) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Worker{cfg: cfg, bus: bus, log: log.With(zap.String("worker", cfg.Name)), m: m}, nil
+}
+
+// Run serves until ctx is cancelled; then it tells the coordinator it is
+// leaving and returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	s := w.cfg.Subjects
+	jobIn, err := w.bus.Subscribe(s.Job(), 16)
+	if err != nil {
+		return err
+	}
+	defer jobIn.Close()
+	paramsIn, err := w.bus.Subscribe(s.Params(), 16)
+	if err != nil {
+		return err
+	}
+	defer paramsIn.Close()
+	planIn, err := w.bus.Subscribe(s.Plan(), 256)
+	if err != nil {
+		return err
+	}
+	defer planIn.Close()
+
+	w.tasks = make(chan task, 4096)
+	var wg sync.WaitGroup
+	computeCtx, stopCompute := context.WithCancel(ctx)
+	for g := 0; g < w.cfg.Parallelism; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.computeLoop(computeCtx)
+		}()
+	}
+	defer func() {
+		stopCompute()
+		wg.Wait()
+	}()
+
+	hb := time.NewTicker(w.cfg.Heartbeat)
+	defer hb.Stop()
+	w.requestJob(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			w.leave()
+			return nil
+		case m := <-jobIn.C:
+			var spec JobSpec
+			if err := decodeControl(m.Data, &spec); err != nil {
+				w.log.Warn("bad job message", zap.Error(err))
+				continue
+			}
+			w.onJob(ctx, &spec)
+		case m := <-paramsIn.C:
+			var p allreduce.Params
+			if err := p.UnmarshalBinary(m.Data); err != nil {
+				w.log.Warn("bad parameters message", zap.Error(err))
+				continue
+			}
+			w.onParams(&p)
+		case m := <-planIn.C:
+			var p allreduce.Plan
+			if err := p.UnmarshalBinary(m.Data); err != nil {
+				w.log.Warn("bad plan message", zap.Error(err))
+				continue
+			}
+			w.onPlan(ctx, &p)
+		case <-hb.C:
+			if w.job == nil {
+				w.requestJob(ctx)
+				continue
+			}
+			w.hello(s.Heartbeat(w.cfg.Name))
+		}
+	}
+}
+
+func (w *Worker) requestJob(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	b, err := w.bus.Request(rctx, w.cfg.Subjects.JobRequest(), []byte(w.cfg.Name))
+	if err != nil {
+		w.log.Debug("no job yet", zap.Error(err))
+		return
+	}
+	var spec JobSpec
+	if err := decodeControl(b, &spec); err != nil {
+		w.log.Warn("bad job reply", zap.Error(err))
+		return
+	}
+	w.onJob(ctx, &spec)
+}
+
+func (w *Worker) hello(subject string) {
+	if w.job == nil {
+		return
+	}
+	b, _ := json.Marshal(Hello{Job: w.job.spec.Job, Worker: w.cfg.Name, Version: w.version, Round: w.round})
+	if err := w.bus.Publish(subject, b); err != nil {
+		w.log.Debug("publish", zap.String("subject", subject), zap.Error(err))
+	}
+}
+
+func (w *Worker) leave() {
+	w.hello(w.cfg.Subjects.Leave(w.cfg.Name))
+	fctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = w.bus.Flush(fctx) // best effort: the coordinator also detects silence
+}
+
+// onJob loads a job's data and joins it. A job the worker already serves is
+// joined again (the coordinator may have restarted).
+func (w *Worker) onJob(ctx context.Context, spec *JobSpec) {
+	if w.job != nil && w.job.spec.Job == spec.Job {
+		w.hello(w.cfg.Subjects.Join())
+		return
+	}
+	start := time.Now()
+	job, err := w.load(ctx, spec)
+	if err != nil {
+		w.log.Error("cannot serve job", zap.String("job", spec.Job), zap.Error(err))
+		b, _ := json.Marshal(Failure{Job: spec.Job, Worker: w.cfg.Name, Error: err.Error()})
+		_ = w.bus.Publish(w.cfg.Subjects.Failure(w.cfg.Name), b)
+		return
+	}
+	w.job = job
+	w.theta, w.version, w.round = map[uint64][]float64{}, 0, 0
+	w.done, w.waiting = map[allreduce.Range]bool{}, nil
+	w.current.Store(0)
+	if w.m != nil {
+		w.m.DataLoadDuration.Observe(time.Since(start).Seconds())
+	}
+	w.log.Info("joined job", zap.String("job", spec.Job), zap.Duration("load", time.Since(start)),
+		zap.Int("params", job.prob.P), zap.String("data", job.train.mode()))
+	w.hello(w.cfg.Subjects.Join())
+}
+
+func (w *Worker) load(ctx context.Context, spec *JobSpec) (*jobState, error) {
+	prob, err := NewProblem(*spec)
+	if err != nil {
+		return nil, err
+	}
+	j := &jobState{spec: spec, prob: prob}
+	if j.train, _, err = openShardSet(ctx, spec.Train, spec, w.bus); err != nil {
+		return nil, err
+	}
+	if spec.Test != nil {
+		if j.test, _, err = openShardSet(ctx, *spec.Test, spec, w.bus); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+func (s *shardSet) mode() string {
+	if s.whole != nil {
+		return "file"
+	}
+	return "object-store"
+}
+
+func (w *Worker) onParams(p *allreduce.Params) {
+	if w.job == nil || p.Job != w.job.spec.Job || p.Version <= w.version {
+		return
+	}
+	if len(p.Theta) != w.job.prob.P {
+		w.log.Warn("parameters of the wrong size", zap.Int("len", len(p.Theta)), zap.Int("want", w.job.prob.P))
+		return
+	}
+	w.theta[p.Version] = p.Theta
+	for v := range w.theta { // deleting old versions; order does not matter
+		if v+1 < p.Version {
+			delete(w.theta, v)
+		}
+	}
+	w.version = p.Version
+	if w.m != nil {
+		w.m.ParamsReceived.Inc()
+	}
+	// release blocks that waited for these parameters
+	kept := w.waiting[:0]
+	for _, t := range w.waiting {
+		if th, ok := w.theta[t.plan.ParamsVersion]; ok {
+			t.theta = th
+			w.tasks <- t
+		} else if t.plan.Round == w.round {
+			kept = append(kept, t)
+		}
+	}
+	w.waiting = kept
+}
+
+func (w *Worker) onPlan(ctx context.Context, p *allreduce.Plan) {
+	if w.job == nil || p.Job != w.job.spec.Job {
+		w.requestJob(ctx)
+		return
+	}
+	if p.Round < w.round {
+		return
+	}
+	if p.Round > w.round {
+		w.round = p.Round
+		w.current.Store(p.Round)
+		w.done = map[allreduce.Range]bool{}
+		w.waiting = nil
+	}
+	for _, r := range p.RangesFor(allreduce.WorkerID(w.cfg.Name)) {
+		if w.done[r] {
+			continue
+		}
+		w.done[r] = true
+		t := task{job: w.job, plan: p, block: r}
+		if th, ok := w.theta[p.ParamsVersion]; ok {
+			t.theta = th
+			w.tasks <- t
+		} else {
+			w.waiting = append(w.waiting, t)
+		}
+	}
+}
+
+// computeLoop computes queued blocks and publishes their contributions.
+func (w *Worker) computeLoop(ctx context.Context) {
+	var (
+		m    model.Model
+		prob *Problem
+		err  error
+		sc   scratch
+	)
+	for {
+		var t task
+		select {
+		case <-ctx.Done():
+			return
+		case t = <-w.tasks:
+		}
+		if t.plan.Round != w.current.Load() {
+			continue // superseded
+		}
+		if t.job.prob != prob {
+			prob = t.job.prob
+			if m, err = prob.NewModel(); err != nil {
+				w.log.Error("building the model", zap.Error(err))
+				continue
+			}
+		}
+		start := time.Now()
+		vec, err := w.block(ctx, m, &sc, t)
+		if err != nil {
+			if !errors.Is(err, errSuperseded) && ctx.Err() == nil {
+				w.log.Error("computing a block", zap.Error(err))
+				b, _ := json.Marshal(Failure{Job: t.plan.Job, Worker: w.cfg.Name, Error: err.Error()})
+				_ = w.bus.Publish(w.cfg.Subjects.Failure(w.cfg.Name), b)
+			}
+			continue
+		}
+		c := allreduce.Contribution{Job: t.plan.Job, Round: t.plan.Round, Worker: allreduce.WorkerID(w.cfg.Name), Range: t.block, Vec: vec}
+		b, err := c.MarshalBinary()
+		if err != nil {
+			w.log.Error("encoding a contribution", zap.Error(err))
+			continue
+		}
+		if err := w.bus.Publish(w.cfg.Subjects.Contrib(w.cfg.Name), b); err != nil {
+			w.log.Warn("publishing a contribution", zap.Error(err))
+			continue
+		}
+		if w.m != nil {
+			w.m.ComputeDuration.Observe(time.Since(start).Seconds())
+			w.m.ContributionsSent.Inc()
+		}
+	}
+}
+
+var errSuperseded = errors.New("trainer: round superseded")
+
+// scratch is a compute goroutine's reusable memory.
+type scratch struct {
+	summer allreduce.Summer
+	sums   *eval.Sums
+	leaf   []float64
+	index  []int32
+}
+
+func (w *Worker) block(ctx context.Context, m model.Model, sc *scratch, t task) ([]float64, error) {
+	set := t.job.train
+	if t.plan.Kind == allreduce.KindEval {
+		set = t.job.test
+	}
+	if t.plan.VecLen != t.job.prob.VecLen(t.plan.Kind) {
+		return nil, fmt.Errorf("trainer: plan wants vectors of %d values, the job gives %d", t.plan.VecLen, t.job.prob.VecLen(t.plan.Kind))
+	}
+	live := func() bool { return t.plan.Round == w.current.Load() }
+	epoch := t.plan.Epoch
+	if epoch == fullPass {
+		epoch = -1
+	}
+	return computeBlock(ctx, t.job.prob, m, sc, set, t.plan.Kind, epoch, t.plan.Step, t.theta, t.block, live)
+}
+
+// computeBlock computes the contribution of an aligned block of
+// micro-shards: each leaf's sums in row order, combined along the fixed
+// reduction tree. live is polled between leaves; when it turns false the
+// work is abandoned with errSuperseded.
+func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch, set *shardSet, kind allreduce.Kind, epoch int, step uint64,
+	theta []float64, block allreduce.Range, live func() bool) ([]float64, error) {
+	if set == nil {
+		return nil, fmt.Errorf("trainer: a round of kind %d for a dataset this job does not have", kind)
+	}
+	if block.Lo < 0 || block.Lo >= block.Hi || block.Hi > len(set.ranges) {
+		return nil, fmt.Errorf("trainer: block %v outside the %d micro-shards of the dataset", block, len(set.ranges))
+	}
+	n := prob.VecLen(kind)
+	if cap(sc.leaf) < n {
+		sc.leaf = make([]float64, n)
+	}
+	v := sc.leaf[:n]
+	var sched *shard.Schedule
+	if kind == allreduce.KindGrad && epoch >= 0 && prob.Spec.BatchSize > 0 {
+		sched = &shard.Schedule{Seed: prob.Spec.Seed, Shards: set.ranges, BatchSize: prob.Spec.BatchSize}
+	}
+	var leafErr error
+	dst := make([]float64, n)
+	sc.summer.Sum(dst, block, len(set.ranges), func(i int) []float64 {
+		if leafErr != nil {
+			return v
+		}
+		if live != nil && !live() {
+			leafErr = errSuperseded
+			return v
+		}
+		var index []int32
+		if sched != nil {
+			sc.index = sched.Batch(sc.index[:0], epoch, int(step%uint64(sched.StepsPerEpoch())), i)
+			index = sc.index
+		}
+		rows, err := set.rows(ctx, i, index)
+		if err != nil {
+			leafErr = err
+			return v
+		}
+		if sc.sums == nil || sc.sums.L.Len() != prob.E {
+			sc.sums = prob.NewSums()
+		}
+		prob.Leaf(v, kind, m, sc.sums, theta, rows)
+		return v
+	})
+	if leafErr != nil {
+		return nil, leafErr
+	}
+	return dst, nil
+}
