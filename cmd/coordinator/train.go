@@ -13,10 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/dptrain/dptrain/internal/cli"
-	"github.com/dptrain/dptrain/internal/eval"
+	"github.com/dptrain/dptrain/internal/job"
 	"github.com/dptrain/dptrain/internal/loss"
 	"github.com/dptrain/dptrain/internal/metrics"
 	"github.com/dptrain/dptrain/internal/model"
@@ -54,7 +53,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.activation, "activation", "relu", "MLP activation: relu or tanh")
 	fs.StringVar(&f.optimizer, "optimizer", "lbfgs", "sgd, momentum, nesterov, adam, adagrad, gd or lbfgs")
 	fs.Float64Var(&f.lr, "lr", 0.1, "learning rate (mini-batch optimizers)")
-	fs.StringVar(&f.schedule, "lr-schedule", "constant", "constant, step or cosine")
+	fs.StringVar(&f.schedule, "lr-schedule", "constant", "constant, step (×0.1 each epoch) or cosine (to 0 over the run), or a spec such as cosine:total=1000,warmup=10,min=1e-5 or step:every=500,gamma=0.5")
 	fs.Float64Var(&f.momentum, "momentum", 0.9, "momentum of momentum and nesterov")
 	fs.IntVar(&f.batchSize, "batch-size", 0, "examples per step over all workers (0 = full batch)")
 	fs.IntVar(&f.epochs, "epochs", 100, "epochs (full batch: the iteration cap)")
@@ -87,31 +86,6 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	f.nats.Register(fs, "URL of an external NATS server (default: start an embedded one)")
 }
 
-// Report is the JSON written by --report.
-type Report struct {
-	Job          string            `json:"job"`
-	ParamsSHA256 string            `json:"params_sha256"`
-	Steps        uint64            `json:"steps"`
-	Epochs       int               `json:"epochs"`
-	Workers      int               `json:"workers"`
-	WallSeconds  float64           `json:"wall_seconds"`
-	LoadSeconds  float64           `json:"load_seconds"`
-	EpochSeconds []float64         `json:"epoch_seconds"`
-	Status       string            `json:"status"`
-	Params       int               `json:"params"`
-	MicroShards  int               `json:"micro_shards"`
-	Train        TrainMetrics      `json:"train"`
-	Test         *eval.Metrics     `json:"test,omitempty"`
-	Rejected     map[string]uint64 `json:"rejected,omitempty"`
-	Reissued     uint64            `json:"reissued"`
-}
-
-// TrainMetrics are the training-set figures at the final parameters.
-type TrainMetrics struct {
-	Objective float64 `json:"objective"`
-	eval.Metrics
-}
-
 func runTrain(ctx context.Context, args []string) error {
 	var f trainFlags
 	fs := flag.NewFlagSet("coordinator train", flag.ContinueOnError)
@@ -130,176 +104,60 @@ func runTrain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	wallStart := time.Now()
+	cfg, err := jobConfig(&f)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cm := metrics.NewCoordinator(reg, version)
-
-	// Data: read, align, fit scaling on the training set, apply to both.
-	loadStart := time.Now()
-	ds, err := prepare(&f)
-	if err != nil {
-		return err
-	}
-	loadSeconds := time.Since(loadStart).Seconds()
-	if ds.Skipped.SkippedRows > 0 {
-		log.Warn("skipped bad rows", zap.String("file", f.train), zap.Int("rows", ds.Skipped.SkippedRows), zap.Strings("first", ds.Skipped.SkippedSamples))
-	}
-	spec, prob := ds.Spec, ds.Prob
-	theta := make([]float64, prob.P)
-	prob.Model.Init(theta, f.seed)
-	log.Info("job", zap.String("job", spec.Job), zap.String("task", spec.Task), zap.String("loss", spec.Loss),
-		zap.String("model", spec.Model.Kind), zap.Int("params", prob.P), zap.Int("rows", spec.Train.Rows),
-		zap.Int("features", spec.Features), zap.Int("micro_shards", spec.Train.Shards), zap.Float64("load_seconds", loadSeconds))
-
-	g, gctx := errgroup.WithContext(ctx)
-	runCtx, cancelRun := context.WithCancel(gctx)
-	defer cancelRun()
-
-	// NATS: external, or embedded with JetStream.
-	url := f.nats.URL
-	var srv *natsbus.Server
-	if url == "" {
-		dataDir := f.natsData
-		if dataDir == "" {
-			if dataDir, err = os.MkdirTemp("", "dpt-nats-"); err != nil {
-				return err
-			}
-			defer os.RemoveAll(dataDir)
-		}
-		sc := natsbus.ServerConfig{Listen: f.natsListen, DataDir: dataDir, MaxMemory: 256 << 20, MaxStore: 8 << 30, Log: log.Named("nats").WithOptions(zap.IncreaseLevel(zap.WarnLevel))}
-		sc.User, sc.Password, sc.Token = f.authUser, envOr(f.authPassword, "DPT_NATS_AUTH_PASSWORD"), envOr(f.authToken, "DPT_NATS_AUTH_TOKEN")
-		if srv, err = natsbus.StartServer(sc); err != nil {
-			return err
-		}
-		defer srv.Shutdown()
-		url = srv.ClientURL()
-		log.Info("embedded NATS server", zap.String("url", url), zap.String("workers_join_with", "worker --nats "+url))
-	}
-	connect := func(name string) (*natsbus.Bus, error) {
-		cctx, cancel := context.WithTimeout(ctx, f.nats.ConnectTimeout)
-		defer cancel()
-		cc := f.nats.Conn(url, name, os.Getenv)
-		if srv != nil && cc.User == "" && cc.Token == "" {
-			cc.User, cc.Password, cc.Token = f.authUser, envOr(f.authPassword, "DPT_NATS_AUTH_PASSWORD"), envOr(f.authToken, "DPT_NATS_AUTH_TOKEN")
-		}
-		return natsbus.Connect(cctx, cc, log.Named("nats").With(zap.String("client", name)).WithOptions(zap.IncreaseLevel(zap.WarnLevel)), natsbus.Hooks{})
-	}
-	bus, err := connect("coordinator")
-	if err != nil {
-		return err
-	}
-	defer bus.Close()
-	subjects := natsbus.Subjects{Prefix: f.nats.Prefix}
-
-	if err := publishShards(ctx, &f, bus, spec, ds, log); err != nil {
-		return err
-	}
-
-	cc := trainer.DefaultCoordinatorConfig()
-	cc.Subjects = subjects
-	cc.MinWorkers, cc.Grace, cc.HeartbeatTimeout = f.minWorkers, f.grace, f.heartbeatTimeout
-	coord, err := trainer.NewCoordinator(cc, spec, prob, bus, log.Named("coordinator"), cm)
-	if err != nil {
-		return err
-	}
-	defer coord.Close()
-
-	for i := 0; i < f.localWorkers; i++ {
-		name := fmt.Sprintf("local-%d", i)
-		wb, err := connect(name)
-		if err != nil {
-			return err
-		}
-		defer wb.Close()
-		wc := trainer.DefaultWorkerConfig(name)
-		wc.Subjects, wc.Parallelism = subjects, f.parallelism
-		w, err := trainer.NewWorker(wc, wb, log.Named("worker"), nil)
-		if err != nil {
-			return err
-		}
-		g.Go(func() error { return w.Run(runCtx) })
-	}
 	if f.metricsAddr != "" {
+		mctx, stop := context.WithCancel(ctx)
+		defer stop()
 		h := metrics.Handler(reg, func() error { return nil })
-		g.Go(func() error { return metrics.Serve(runCtx, f.metricsAddr, h, log.Named("metrics")) })
+		go func() {
+			if err := metrics.Serve(mctx, f.metricsAddr, h, log.Named("metrics")); err != nil {
+				log.Error("metrics endpoint", zap.Error(err))
+			}
+		}()
 	}
+	cfg.Train.OnEpoch, cfg.Train.OnStep = progress(log, cm)
 
-	var res *trainer.Result
-	g.Go(func() error {
-		defer cancelRun()
-		want := f.localWorkers + f.workers
-		if want < f.minWorkers {
-			want = f.minWorkers
-		}
-		log.Info("waiting for workers", zap.Int("workers", want), zap.Duration("timeout", f.joinTimeout))
-		if err := coord.WaitForWorkers(runCtx, want, f.joinTimeout); err != nil {
-			return err
-		}
-		tc := trainConfig(&f, spec, log, cm)
-		r, err := trainer.Train(runCtx, coord, prob, tc, theta)
-		if err != nil {
-			return err
-		}
-		res = r
-		return nil
-	})
-	if err := g.Wait(); err != nil && res == nil {
+	out, err := job.Run(ctx, cfg, log, cm)
+	if err != nil {
 		return err
 	}
-
-	rep := Report{
-		Job: spec.Job, ParamsSHA256: modelfile.ParamsSHA256(res.Theta), Steps: res.Steps, Epochs: res.Epochs,
-		Workers: len(coord.Live()), WallSeconds: time.Since(wallStart).Seconds(), LoadSeconds: loadSeconds,
-		EpochSeconds: res.EpochSeconds, Status: res.Status, Params: prob.P, MicroShards: spec.Train.Shards,
-		Train: TrainMetrics{Objective: res.Objective, Metrics: res.Train}, Test: res.Test,
-		Rejected: coord.Stats.Rejected, Reissued: coord.Stats.Reissued,
-	}
-	if rep.EpochSeconds == nil {
-		rep.EpochSeconds = []float64{}
-	}
-	fields := []zap.Field{zap.String("params_sha256", rep.ParamsSHA256), zap.Uint64("steps", rep.Steps),
-		zap.Float64("train_objective", res.Objective), zap.Float64("train_loss", res.Train.Loss), zap.Float64("wall_seconds", rep.WallSeconds)}
-	if res.Test != nil {
-		fields = append(fields, zap.Any("test", res.Test))
-	}
-	log.Info("trained", fields...)
 	if f.out != "" {
-		if err := modelfile.Write(f.out, metaOf(spec), res.Theta); err != nil {
+		if err := modelfile.Write(f.out, job.Meta(out.Spec, out.Prob), out.Result.Theta); err != nil {
 			return err
 		}
 		log.Info("model written", zap.String("path", f.out))
 	}
 	if f.report != "" {
-		if err := writeJSON(f.report, rep); err != nil {
+		if err := writeJSON(f.report, out.Report); err != nil {
 			return err
 		}
 	}
-	printSummary(rep)
+	printSummary(out.Report)
 	return nil
 }
 
-func envOr(v, key string) string {
-	if v != "" {
-		return v
-	}
-	return os.Getenv(key)
-}
-
-func prepare(f *trainFlags) (*trainer.Prepared, error) {
+// jobConfig turns the flags into a job configuration.
+func jobConfig(f *trainFlags) (job.Config, error) {
+	cfg := job.DefaultConfig()
 	opt := shard.ReadOptions{LabelColumn: f.labelColumn, Labels: f.labels, NumLabels: f.labels}
 	if f.format != "" {
 		ft, err := shard.ParseFormat(f.format)
 		if err != nil {
-			return nil, err
+			return cfg, err
 		}
 		opt.Format = ft
 	}
 	if f.task != "" {
 		t, err := trainer.ParseTask(f.task)
 		if err != nil {
-			return nil, err
+			return cfg, err
 		}
 		opt.Task = t
 	}
@@ -307,14 +165,44 @@ func prepare(f *trainFlags) (*trainer.Prepared, error) {
 	if f.modelKind == "mlp" {
 		h, err := parseHidden(f.hidden)
 		if err != nil {
-			return nil, err
+			return cfg, err
 		}
 		mc.Hidden = h
 	}
-	return trainer.Prepare(
-		trainer.DataConfig{Train: f.train, Test: f.test, Read: opt, Scale: f.scale, MicroShards: f.microShards, HoldOut: f.holdOut},
-		trainer.JobConfig{Loss: f.lossName, LossCfg: loss.Config{Smoothing: f.smoothing}, Model: mc, Seed: f.seed, BatchSize: f.batchSize,
-			Salt: fmt.Sprint(f.optimizer, f.lr, f.l2, f.epochs, f.tol, f.ftol, f.momentum, f.schedule)})
+	cfg.Data = trainer.DataConfig{Train: f.train, Test: f.test, Read: opt, Scale: f.scale, MicroShards: f.microShards, HoldOut: f.holdOut}
+	cfg.Job = trainer.JobConfig{Loss: f.lossName, LossCfg: loss.Config{Smoothing: f.smoothing}, Model: mc, Seed: f.seed, BatchSize: f.batchSize,
+		Salt: fmt.Sprint(f.optimizer, f.lr, f.l2, f.epochs, f.tol, f.ftol, f.momentum, f.schedule)}
+	lc := optim.DefaultLBFGSConfig()
+	lc.GradTol, lc.FTol = f.tol, f.ftol
+	// A bare "cosine" or "step" is completed by the job from the number of
+	// steps per epoch, which the data decides.
+	sched := optim.Schedule{Kind: f.schedule, Base: f.lr}
+	if f.schedule != "cosine" && f.schedule != "step" {
+		var err error
+		if sched, err = optim.ParseSchedule(f.schedule, f.lr); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.Train = trainer.TrainConfig{Optimizer: f.optimizer, Schedule: sched, Epochs: f.epochs, L2: f.l2, LBFGS: lc,
+		Optim: optim.Config{Momentum: f.momentum}, EvalEvery: f.evalEvery, HasTest: f.test != "" || f.holdOut >= 2}
+	cfg.Coordinator.Subjects = natsbus.Subjects{Prefix: f.nats.Prefix}
+	cfg.Coordinator.MinWorkers, cfg.Coordinator.Grace, cfg.Coordinator.HeartbeatTimeout = f.minWorkers, f.grace, f.heartbeatTimeout
+	cfg.LocalWorkers, cfg.Workers, cfg.WorkerThreads, cfg.JoinTimeout, cfg.DataVia = f.localWorkers, f.workers, f.parallelism, f.joinTimeout, f.dataVia
+	cfg.Conn = f.nats.Conn(f.nats.URL, "coordinator", os.Getenv)
+	if f.nats.URL == "" && cfg.Conn.User == "" && cfg.Conn.Token == "" {
+		// local clients of the embedded server use its credentials
+		cfg.Conn.User, cfg.Conn.Password, cfg.Conn.Token = f.authUser, envOr(f.authPassword, "DPT_NATS_AUTH_PASSWORD"), envOr(f.authToken, "DPT_NATS_AUTH_TOKEN")
+	}
+	cfg.Server.Listen, cfg.Server.DataDir = f.natsListen, f.natsData
+	cfg.Server.User, cfg.Server.Password, cfg.Server.Token = f.authUser, envOr(f.authPassword, "DPT_NATS_AUTH_PASSWORD"), envOr(f.authToken, "DPT_NATS_AUTH_TOKEN")
+	return cfg, nil
+}
+
+func envOr(v, key string) string {
+	if v != "" {
+		return v
+	}
+	return os.Getenv(key)
 }
 
 func parseHidden(s string) ([]int, error) {
@@ -333,86 +221,30 @@ func parseHidden(s string) ([]int, error) {
 	return out, nil
 }
 
-// publishShards puts every micro-shard in the object store when workers
-// cannot be expected to read the files.
-func publishShards(ctx context.Context, f *trainFlags, bus *natsbus.Bus, spec *trainer.JobSpec, ds *trainer.Prepared, log *zap.Logger) error {
-	via := f.dataVia
-	if via == "auto" {
-		via = "path"
-		if f.workers > 0 {
-			via = "nats"
+// progress returns the callbacks that log each epoch and feed the metrics.
+func progress(log *zap.Logger, cm *metrics.Coordinator) (func(trainer.EpochReport), func(trainer.StepReport)) {
+	onEpoch := func(r trainer.EpochReport) {
+		fields := []zap.Field{zap.Int("epoch", r.Epoch+1), zap.Uint64("steps", r.Steps), zap.Float64("objective", r.Objective),
+			zap.Float64("grad_norm", r.GradNorm), zap.Float64("seconds", r.Seconds)}
+		if r.Test != nil {
+			fields = append(fields, zap.Float64("test_loss", r.Test.Loss), zap.Float64("test_accuracy", r.Test.Accuracy))
+		}
+		log.Info("epoch", fields...)
+		cm.Epoch.Set(float64(r.Epoch + 1))
+		if r.Test != nil {
+			cm.TestLoss.Set(r.Test.Loss)
+			cm.TestAccuracy.Set(r.Test.Accuracy)
 		}
 	}
-	switch via {
-	case "path":
-		return nil
-	case "nats":
-	default:
-		return fmt.Errorf("--data-via %q: expected path, nats or auto", f.dataVia)
+	onStep := func(r trainer.StepReport) {
+		log.Debug("step", zap.Uint64("step", r.Step), zap.Float64("objective", r.Objective), zap.Float64("grad_norm", r.GradNorm))
+		cm.Step.Set(float64(r.Step))
+		cm.StepsCompleted.Inc()
+		cm.GradientNorm.Set(r.GradNorm)
+		cm.TrainObjective.Set(r.Objective)
+		cm.LearningRate.Set(r.LR)
 	}
-	if !bus.HasJetStream(ctx) {
-		return fmt.Errorf("--data-via nats: the NATS server has no JetStream; give workers a shared path with --data-via path")
-	}
-	start := time.Now()
-	n, err := trainer.PublishShards(ctx, bus, ds)
-	if err != nil {
-		return err
-	}
-	log.Info("micro-shards published to the object store", zap.String("bucket", spec.Train.Bucket), zap.Int("bytes", n),
-		zap.Duration("took", time.Since(start)))
-	return nil
-}
-
-func trainConfig(f *trainFlags, spec *trainer.JobSpec, log *zap.Logger, cm *metrics.Coordinator) trainer.TrainConfig {
-	lc := optim.DefaultLBFGSConfig()
-	lc.GradTol, lc.FTol = f.tol, f.ftol
-	oc := optim.Config{Momentum: f.momentum}
-	return trainer.TrainConfig{
-		Optimizer: f.optimizer,
-		Schedule:  optim.Schedule{Kind: f.schedule, Base: f.lr, Total: f.epochs * max(1, stepsPerEpoch(spec)), StepEvery: max(1, stepsPerEpoch(spec)*max(1, f.epochs/3)), Gamma: 0.1},
-		Epochs:    f.epochs, L2: f.l2, LBFGS: lc, Optim: oc, EvalEvery: f.evalEvery, HasTest: spec.Test != nil,
-		OnEpoch: func(r trainer.EpochReport) {
-			fields := []zap.Field{zap.Int("epoch", r.Epoch+1), zap.Uint64("steps", r.Steps), zap.Float64("objective", r.Objective),
-				zap.Float64("grad_norm", r.GradNorm), zap.Float64("seconds", r.Seconds)}
-			if r.Test != nil {
-				fields = append(fields, zap.Float64("test_loss", r.Test.Loss), zap.Float64("test_accuracy", r.Test.Accuracy))
-			}
-			log.Info("epoch", fields...)
-			if cm != nil {
-				cm.Epoch.Set(float64(r.Epoch + 1))
-				if r.Test != nil {
-					cm.TestLoss.Set(r.Test.Loss)
-					cm.TestAccuracy.Set(r.Test.Accuracy)
-				}
-			}
-		},
-		OnStep: func(r trainer.StepReport) {
-			log.Debug("step", zap.Uint64("step", r.Step), zap.Float64("objective", r.Objective), zap.Float64("grad_norm", r.GradNorm))
-			if cm != nil {
-				cm.Step.Set(float64(r.Step))
-				cm.StepsCompleted.Inc()
-				cm.GradientNorm.Set(r.GradNorm)
-				cm.TrainObjective.Set(r.Objective)
-				cm.LearningRate.Set(r.LR)
-			}
-		},
-	}
-}
-
-func stepsPerEpoch(spec *trainer.JobSpec) int {
-	if spec.BatchSize <= 0 {
-		return 1
-	}
-	return (spec.Train.Rows + spec.BatchSize - 1) / spec.BatchSize
-}
-
-func metaOf(spec *trainer.JobSpec) modelfile.Meta {
-	mc := spec.Model
-	mc.Inputs = spec.Features
-	f, _ := trainer.NewProblem(*spec)
-	mc.Outputs = f.Loss.Logits()
-	return modelfile.Meta{Task: spec.Task, Loss: spec.Loss, LossCfg: spec.LossCfg, Model: mc, Features: spec.Features,
-		K: spec.K, Classes: spec.Classes, Scaler: spec.Scaler}
+	return onEpoch, onStep
 }
 
 func writeJSON(path string, v any) error {
@@ -423,7 +255,7 @@ func writeJSON(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-func printSummary(r Report) {
+func printSummary(r job.Report) {
 	fmt.Printf("job %s: %d steps, %d epochs, %d workers, %.2fs (load %.2fs)\n", r.Job, r.Steps, r.Epochs, r.Workers, r.WallSeconds, r.LoadSeconds)
 	fmt.Printf("train: objective %.10g loss %.6g accuracy %.4f\n", r.Train.Objective, r.Train.Loss, r.Train.Accuracy)
 	if r.Test != nil {

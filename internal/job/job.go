@@ -1,0 +1,275 @@
+// Package job runs a whole training job: it reads the data, starts (or
+// connects to) the NATS server, publishes micro-shards when workers need
+// them, starts local workers, waits for the expected workers, trains, and
+// returns the report. The coordinator binary, the experiments and the
+// end-to-end tests all run jobs through it.
+package job
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dptrain/dptrain/internal/eval"
+	"github.com/dptrain/dptrain/internal/metrics"
+	"github.com/dptrain/dptrain/internal/modelfile"
+	"github.com/dptrain/dptrain/internal/natsbus"
+	"github.com/dptrain/dptrain/internal/trainer"
+)
+
+// Config describes a job.
+type Config struct {
+	Data  trainer.DataConfig
+	Job   trainer.JobConfig
+	Train trainer.TrainConfig
+	// Prepared, when set, is used instead of reading Data again.
+	Prepared *trainer.Prepared
+
+	Coordinator trainer.CoordinatorConfig
+	// LocalWorkers run inside this process and speak NATS like external
+	// ones; Workers is the number of external workers to wait for.
+	LocalWorkers, Workers int
+	WorkerThreads         int
+	JoinTimeout           time.Duration
+	// DataVia is "path" (workers read the files), "nats" (the object
+	// store) or "auto" (nats when external workers are expected).
+	DataVia string
+
+	// NATS: Conn.URL names an external server; when it is empty an
+	// embedded server is started with Server (its Listen and DataDir).
+	Conn   natsbus.ConnConfig
+	Server natsbus.ServerConfig
+}
+
+// DefaultConfig returns a configuration with the defaults of the command
+// line.
+func DefaultConfig() Config {
+	return Config{
+		Coordinator:   trainer.DefaultCoordinatorConfig(),
+		LocalWorkers:  2,
+		WorkerThreads: 1,
+		JoinTimeout:   5 * time.Minute,
+		DataVia:       "auto",
+		Conn:          natsbus.ConnConfig{ConnectTimeout: 30 * time.Second, ReconnectWait: 250 * time.Millisecond, MaxReconnects: -1},
+		Server:        natsbus.ServerConfig{Listen: "127.0.0.1:4222", MaxMemory: 256 << 20, MaxStore: 8 << 30},
+	}
+}
+
+// Report is the JSON a job writes with --report.
+type Report struct {
+	Job          string            `json:"job"`
+	ParamsSHA256 string            `json:"params_sha256"`
+	Steps        uint64            `json:"steps"`
+	Epochs       int               `json:"epochs"`
+	Workers      int               `json:"workers"`
+	WallSeconds  float64           `json:"wall_seconds"`
+	LoadSeconds  float64           `json:"load_seconds"`
+	EpochSeconds []float64         `json:"epoch_seconds"`
+	Status       string            `json:"status"`
+	Params       int               `json:"params"`
+	MicroShards  int               `json:"micro_shards"`
+	Train        TrainMetrics      `json:"train"`
+	Test         *eval.Metrics     `json:"test,omitempty"`
+	Rejected     map[string]uint64 `json:"rejected,omitempty"`
+	Reissued     uint64            `json:"reissued"`
+	WorkersDead  uint64            `json:"workers_dead"`
+}
+
+// TrainMetrics are the training-set figures at the final parameters.
+type TrainMetrics struct {
+	Objective float64 `json:"objective"`
+	eval.Metrics
+}
+
+// Outcome is what Run returns: the report, the parameters and the spec.
+type Outcome struct {
+	Report Report
+	Result *trainer.Result
+	Spec   *trainer.JobSpec
+	Prob   *trainer.Problem
+}
+
+// Run runs the job. m may be nil.
+func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinator) (*Outcome, error) {
+	wallStart := time.Now()
+	prep := cfg.Prepared
+	var loadSeconds float64
+	if prep == nil {
+		var err error
+		loadStart := time.Now()
+		if prep, err = trainer.Prepare(cfg.Data, cfg.Job); err != nil {
+			return nil, err
+		}
+		loadSeconds = time.Since(loadStart).Seconds()
+		if prep.Skipped.SkippedRows > 0 {
+			log.Warn("skipped bad rows", zap.String("file", cfg.Data.Train), zap.Int("rows", prep.Skipped.SkippedRows),
+				zap.Strings("first", prep.Skipped.SkippedSamples))
+		}
+	}
+	spec, prob := prep.Spec, prep.Prob
+	completeSchedule(&cfg.Train, spec)
+	theta := make([]float64, prob.P)
+	prob.Model.Init(theta, spec.Seed)
+	log.Info("job", zap.String("job", spec.Job), zap.String("task", spec.Task), zap.String("loss", spec.Loss),
+		zap.String("model", spec.Model.Kind), zap.Int("params", prob.P), zap.Int("rows", spec.Train.Rows),
+		zap.Int("features", spec.Features), zap.Int("micro_shards", spec.Train.Shards), zap.Float64("load_seconds", loadSeconds))
+	if m != nil {
+		m.WorkersExpected.Set(float64(cfg.LocalWorkers + cfg.Workers))
+	}
+
+	natsLog := log.Named("nats").WithOptions(zap.IncreaseLevel(zap.WarnLevel))
+	url := cfg.Conn.URL
+	if url == "" {
+		sc := cfg.Server
+		if sc.DataDir == "" {
+			dir, err := os.MkdirTemp("", "dpt-nats-")
+			if err != nil {
+				return nil, err
+			}
+			defer os.RemoveAll(dir)
+			sc.DataDir = dir
+		}
+		sc.Log = natsLog
+		srv, err := natsbus.StartServer(sc)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Shutdown()
+		url = srv.ClientURL()
+		log.Info("embedded NATS server", zap.String("url", url), zap.String("workers_join_with", "worker --nats "+url))
+	}
+	connect := func(name string) (*natsbus.Bus, error) {
+		cctx, cancel := context.WithTimeout(ctx, max(cfg.Conn.ConnectTimeout, time.Second))
+		defer cancel()
+		cc := cfg.Conn
+		cc.URL, cc.Name = url, name
+		return natsbus.Connect(cctx, cc, natsLog.With(zap.String("client", name)), natsbus.Hooks{})
+	}
+	bus, err := connect("coordinator")
+	if err != nil {
+		return nil, err
+	}
+	defer bus.Close()
+
+	via := cfg.DataVia
+	if via == "auto" || via == "" {
+		via = "path"
+		if cfg.Workers > 0 {
+			via = "nats"
+		}
+	}
+	switch via {
+	case "path":
+	case "nats":
+		if !bus.HasJetStream(ctx) {
+			return nil, fmt.Errorf("job: data via nats: the NATS server has no JetStream; give workers a shared path (data via path)")
+		}
+		start := time.Now()
+		n, err := trainer.PublishShards(ctx, bus, prep)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("micro-shards published to the object store", zap.String("bucket", spec.Train.Bucket), zap.Int("bytes", n),
+			zap.Duration("took", time.Since(start)))
+	default:
+		return nil, fmt.Errorf("job: data via %q: expected path, nats or auto", cfg.DataVia)
+	}
+
+	coord, err := trainer.NewCoordinator(cfg.Coordinator, spec, prob, bus, log.Named("coordinator"), m)
+	if err != nil {
+		return nil, err
+	}
+	defer coord.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	runCtx, cancelRun := context.WithCancel(gctx)
+	defer cancelRun()
+	for i := 0; i < cfg.LocalWorkers; i++ {
+		name := fmt.Sprintf("local-%d", i)
+		wb, err := connect(name)
+		if err != nil {
+			return nil, err
+		}
+		defer wb.Close()
+		wc := trainer.DefaultWorkerConfig(name)
+		wc.Subjects, wc.Parallelism = cfg.Coordinator.Subjects, max(1, cfg.WorkerThreads)
+		w, err := trainer.NewWorker(wc, wb, log.Named("worker"), nil)
+		if err != nil {
+			return nil, err
+		}
+		g.Go(func() error { return w.Run(runCtx) })
+	}
+
+	var res *trainer.Result
+	g.Go(func() error {
+		defer cancelRun()
+		want := max(cfg.LocalWorkers+cfg.Workers, cfg.Coordinator.MinWorkers)
+		log.Info("waiting for workers", zap.Int("workers", want), zap.Duration("timeout", cfg.JoinTimeout))
+		if err := coord.WaitForWorkers(runCtx, want, cfg.JoinTimeout); err != nil {
+			return err
+		}
+		r, err := trainer.Train(runCtx, coord, prob, cfg.Train, theta)
+		if err != nil {
+			return err
+		}
+		res = r
+		return nil
+	})
+	if err := g.Wait(); res == nil {
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, err
+	}
+
+	rep := Report{
+		Job: spec.Job, ParamsSHA256: modelfile.ParamsSHA256(res.Theta), Steps: res.Steps, Epochs: res.Epochs,
+		Workers: len(coord.Live()), WallSeconds: time.Since(wallStart).Seconds(), LoadSeconds: loadSeconds,
+		EpochSeconds: res.EpochSeconds, Status: res.Status, Params: prob.P, MicroShards: spec.Train.Shards,
+		Train: TrainMetrics{Objective: res.Objective, Metrics: res.Train}, Test: res.Test,
+		Rejected: coord.Stats.Rejected, Reissued: coord.Stats.Reissued, WorkersDead: coord.Stats.Dead,
+	}
+	if rep.EpochSeconds == nil {
+		rep.EpochSeconds = []float64{}
+	}
+	fields := []zap.Field{zap.String("params_sha256", rep.ParamsSHA256), zap.Uint64("steps", rep.Steps),
+		zap.Float64("train_objective", res.Objective), zap.Float64("train_loss", res.Train.Loss), zap.Float64("wall_seconds", rep.WallSeconds)}
+	if res.Test != nil {
+		fields = append(fields, zap.Any("test", res.Test))
+	}
+	log.Info("trained", fields...)
+	return &Outcome{Report: rep, Result: res, Spec: spec, Prob: prob}, nil
+}
+
+// Meta returns the model-file metadata of a job.
+func Meta(spec *trainer.JobSpec, prob *trainer.Problem) modelfile.Meta {
+	mc := spec.Model
+	mc.Inputs, mc.Outputs = spec.Features, prob.Loss.Logits()
+	return modelfile.Meta{Task: spec.Task, Loss: spec.Loss, LossCfg: spec.LossCfg, Model: mc, Features: spec.Features,
+		K: spec.K, Classes: spec.Classes, Scaler: spec.Scaler}
+}
+
+// completeSchedule fills the parts of a bare "cosine" or "step" schedule
+// that depend on the number of steps per epoch.
+func completeSchedule(tc *trainer.TrainConfig, spec *trainer.JobSpec) {
+	perEpoch := 1
+	if spec.BatchSize > 0 {
+		perEpoch = (spec.Train.Rows + spec.BatchSize - 1) / spec.BatchSize
+	}
+	s := &tc.Schedule
+	switch {
+	case s.Kind == "cosine" && s.Total == 0:
+		s.Total = max(1, tc.Epochs*perEpoch)
+	case s.Kind == "step" && s.StepEvery == 0:
+		s.StepEvery = perEpoch
+		if s.Gamma == 0 {
+			s.Gamma = 0.1
+		}
+	case s.Kind == "":
+		s.Kind = "constant"
+	}
+}
