@@ -33,6 +33,7 @@ const (
 	MsgParams       Msg = 3
 )
 
+// String returns "plan", "contribution" or "params".
 func (m Msg) String() string {
 	switch m {
 	case MsgPlan:

@@ -3,6 +3,7 @@ package allreduce
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 )
@@ -350,10 +351,7 @@ func (r *round) store(rg Range, v []float64) {
 
 // nodeLo returns the first leaf of heap node idx.
 func (r *round) nodeLo(idx int) int {
-	level := 0
-	for 1<<(level+1) <= idx {
-		level++
-	}
+	level := bits.Len(uint(idx)) - 1 // depth of idx; the root is at depth 0
 	size := r.p >> level
 	return (idx - 1<<level) * size
 }

@@ -419,3 +419,43 @@ func BenchmarkPublishReceive(b *testing.B) {
 		})
 	}
 }
+
+func TestSlowConsumerCounted(t *testing.T) {
+	s := startTestServer(t, ServerConfig{})
+	slow := make(chan string, 4)
+	// A pending limit below one frame: nats.go drops every frame before
+	// the inbox sees it, and says so through the SlowConsumer hook.
+	b := connectTest(t, ConnConfig{URL: s.ClientURL(), PendingBytes: 10}, Hooks{SlowConsumer: func(subject string) {
+		select {
+		case slow <- subject:
+		default:
+		}
+	}})
+	in, err := b.Subscribe("big", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := b.Publish("big", make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case subj := <-slow:
+		if subj != "big" {
+			t.Errorf("slow consumer on %q", subj)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SlowConsumer hook not called")
+	}
+	waitFor(t, 5*time.Second, "3 slow-consumer drops", func() bool { return in.DroppedFor(DropSlowConsumer) == 3 })
+	if in.Delivered() != 0 {
+		t.Errorf("delivered %d", in.Delivered())
+	}
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.DroppedFor(DropSlowConsumer); got != 3 {
+		t.Errorf("after Close: %d slow-consumer drops, want 3 kept", got)
+	}
+}

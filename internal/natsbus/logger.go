@@ -16,8 +16,7 @@ type serverLogger struct {
 	log *zap.SugaredLogger
 
 	mu    sync.Mutex
-	fatal error         // guarded by mu; the first Fatalf
-	fired chan struct{} // closed at the first Fatalf
+	fatal error // guarded by mu; the first Fatalf
 }
 
 var _ server.Logger = (*serverLogger)(nil)
@@ -26,7 +25,7 @@ func newServerLogger(log *zap.Logger) *serverLogger {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &serverLogger{log: log.Sugar(), fired: make(chan struct{})}
+	return &serverLogger{log: log.Sugar()}
 }
 
 // Noticef logs at info level.
@@ -54,7 +53,6 @@ func (l *serverLogger) Fatalf(format string, v ...any) {
 	defer l.mu.Unlock()
 	if l.fatal == nil {
 		l.fatal = fmt.Errorf("natsbus: nats-server: %s", msg)
-		close(l.fired)
 	}
 }
 

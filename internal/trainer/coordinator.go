@@ -92,6 +92,11 @@ func NewCoordinator(cfg CoordinatorConfig, spec *JobSpec, prob *Problem, bus *na
 	}
 	c := &Coordinator{cfg: cfg, spec: spec, prob: prob, bus: bus, log: log, m: m, sm: sm,
 		Stats: CoordinatorStats{Rejected: map[string]uint64{}}}
+	// Rounds and parameter versions only grow, also across a restart of
+	// the coordinator (workers drop what is older than what they saw):
+	// a new coordinator numbers them from the clock.
+	c.round = uint64(time.Now().UnixNano())
+	c.version = c.round
 	s := cfg.Subjects
 	subs := []struct {
 		in   **natsbus.Inbox

@@ -65,8 +65,8 @@ type Worker struct {
 	theta   map[uint64][]float64 // by version; at most two kept
 	version uint64
 	round   uint64
-	done    map[allreduce.Range]bool // blocks of the current round already queued
-	waiting []task                   // blocks waiting for their parameters
+	aw      *allreduce.Worker // which blocks of the newest plan are still to send
+	waiting []task            // blocks waiting for their parameters
 
 	current atomic.Uint64 // the round compute goroutines should work on
 	tasks   chan task
@@ -219,7 +219,7 @@ func (w *Worker) onJob(ctx context.Context, spec *JobSpec) {
 	}
 	w.job = job
 	w.theta, w.version, w.round = map[uint64][]float64{}, 0, 0
-	w.done, w.waiting = map[allreduce.Range]bool{}, nil
+	w.aw, w.waiting = allreduce.NewWorker(spec.Job, allreduce.WorkerID(w.cfg.Name)), nil
 	w.current.Store(0)
 	if w.m != nil {
 		w.m.DataLoadDuration.Observe(time.Since(start).Seconds())
@@ -289,20 +289,22 @@ func (w *Worker) onPlan(ctx context.Context, p *allreduce.Plan) {
 		w.requestJob(ctx)
 		return
 	}
-	if p.Round < w.round {
+	if newer, err := w.aw.Apply(p); err != nil || !newer {
 		return
 	}
-	if p.Round > w.round {
+	if p.Round != w.round {
 		w.round = p.Round
 		w.current.Store(p.Round)
-		w.done = map[allreduce.Range]bool{}
 		w.waiting = nil
 	}
-	for _, r := range p.RangesFor(allreduce.WorkerID(w.cfg.Name)) {
-		if w.done[r] {
-			continue
+	// Queue every block the plan gives this worker that it has not sent at
+	// this revision (a re-issue to the same worker asks for it again).
+	for {
+		r, ok := w.aw.Next()
+		if !ok {
+			break
 		}
-		w.done[r] = true
+		w.aw.Sent(p.Round, r)
 		t := task{job: w.job, plan: p, block: r}
 		if th, ok := w.theta[p.ParamsVersion]; ok {
 			t.theta = th
