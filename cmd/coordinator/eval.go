@@ -35,7 +35,7 @@ func openModelData(modelPath, dataPath, format, labelColumn string) (*modelData,
 	if err != nil {
 		return nil, err
 	}
-	opt := shard.ReadOptions{Task: task, Classes: meta.Classes, LabelColumn: labelColumn}
+	opt := shard.ReadOptions{Task: task, Classes: meta.Classes, LabelColumn: labelColumn, NumFeatures: meta.Features}
 	if task == shard.Multilabel {
 		opt.NumLabels, opt.Labels = meta.K, meta.K
 	}
@@ -52,14 +52,6 @@ func openModelData(modelPath, dataPath, format, labelColumn string) (*modelData,
 		LossCfg: meta.LossCfg, Model: meta.Model, Scaler: meta.Scaler,
 		Train: trainer.DataSource{Rows: d.Rows(), Shards: 1}}
 	spec.Test = &trainer.DataSource{Rows: d.Rows(), Shards: shard.DefaultMicroShards(d.Rows())}
-	if d.X.Cols > meta.Features {
-		return nil, fmt.Errorf("%s has %d features, the model was trained on %d", dataPath, d.X.Cols, meta.Features)
-	}
-	if d.X.Cols < meta.Features {
-		if err := shard.Align(d, &shard.Dataset{X: shard.Matrix{Cols: meta.Features, Indptr: []int64{0}}}); err != nil {
-			return nil, err
-		}
-	}
 	if err := meta.Scaler.Apply(d); err != nil {
 		return nil, err
 	}

@@ -37,6 +37,9 @@ type trainFlags struct {
 	seed                                                                            uint64
 	joinTimeout, grace, heartbeatTimeout                                            time.Duration
 	nats                                                                            cli.NATSFlags
+	checkpointDir, missing                                                          string
+	checkpointEvery                                                                 int
+	resume                                                                          bool
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet) {
@@ -46,6 +49,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.format, "format", "", "libsvm, csv, arff or idx (default: from the file name)")
 	fs.StringVar(&f.task, "task", "", "binary, multiclass or multilabel (default: from the labels)")
 	fs.StringVar(&f.labelColumn, "label-column", "", "CSV: the label column, by header name or 0-based index")
+	fs.StringVar(&f.missing, "missing", "error", "CSV: a missing value (? or empty) is an error, zero, or the training column's mean")
 	fs.IntVar(&f.labels, "labels", 0, "ARFF: the last N attributes are labels; LIBSVM multi-label: the label count")
 	fs.StringVar(&f.lossName, "loss", "", "logistic, softmax, sigmoid or binary-softmax (default: from the task)")
 	fs.StringVar(&f.modelKind, "model", "linear", "linear or mlp")
@@ -73,11 +77,14 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long the job waits below --min-workers before it stops")
 	fs.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 1500*time.Millisecond, "silence after which a worker is declared dead")
 	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "address of the embedded NATS server (when --nats is not given)")
-	fs.StringVar(&f.natsData, "nats-data", "", "JetStream directory of the embedded server (default: a temporary directory)")
+	fs.StringVar(&f.natsData, "nats-data", "", "JetStream directory of the embedded server (default: dptrain-nats-<listen address> under the temporary directory; it survives restarts)")
 	fs.StringVar(&f.authUser, "nats-auth-user", "", "embedded server: require this user name from clients")
 	fs.StringVar(&f.authPassword, "nats-auth-password", "", "embedded server: require this password (or set DPT_NATS_AUTH_PASSWORD)")
 	fs.StringVar(&f.authToken, "nats-auth-token", "", "embedded server: require this token (or set DPT_NATS_AUTH_TOKEN)")
 	fs.StringVar(&f.dataVia, "data-via", "auto", "how workers get data: path (they read --train), nats (object store) or auto (nats when --workers > 0)")
+	fs.StringVar(&f.checkpointDir, "checkpoint-dir", "", "write checkpoints here (default: the NATS JetStream object store)")
+	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 50, "checkpoint every K optimizer steps (0: only at the end and on failure)")
+	fs.BoolVar(&f.resume, "resume", false, "continue the job from its newest checkpoint (the same command, with --resume)")
 	fs.StringVar(&f.out, "out", "", "write the model (safetensors) here")
 	fs.StringVar(&f.report, "report", "", "write a JSON report here")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address")
@@ -147,6 +154,11 @@ func runTrain(ctx context.Context, args []string) error {
 func jobConfig(f *trainFlags) (job.Config, error) {
 	cfg := job.DefaultConfig()
 	opt := shard.ReadOptions{LabelColumn: f.labelColumn, Labels: f.labels, NumLabels: f.labels}
+	mp, err := shard.ParseMissingPolicy(f.missing)
+	if err != nil {
+		return cfg, err
+	}
+	opt.Missing = mp
 	if f.format != "" {
 		ft, err := shard.ParseFormat(f.format)
 		if err != nil {
@@ -194,6 +206,7 @@ func jobConfig(f *trainFlags) (job.Config, error) {
 		cfg.Conn.User, cfg.Conn.Password, cfg.Conn.Token = f.authUser, envOr(f.authPassword, "DPT_NATS_AUTH_PASSWORD"), envOr(f.authToken, "DPT_NATS_AUTH_TOKEN")
 	}
 	cfg.Server.Listen, cfg.Server.DataDir = f.natsListen, f.natsData
+	cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = f.checkpointDir, f.checkpointEvery, f.resume
 	cfg.Server.User, cfg.Server.Password, cfg.Server.Token = f.authUser, envOr(f.authPassword, "DPT_NATS_AUTH_PASSWORD"), envOr(f.authToken, "DPT_NATS_AUTH_TOKEN")
 	return cfg, nil
 }

@@ -7,8 +7,10 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +40,14 @@ type Config struct {
 	// DataVia is "path" (workers read the files), "nats" (the object
 	// store) or "auto" (nats when external workers are expected).
 	DataVia string
+
+	// CheckpointDir holds checkpoints; when empty they go to the JetStream
+	// object store (bucket trainer.CheckpointBucket) if the server has
+	// JetStream. CheckpointEvery is in optimizer steps (0: only at the end
+	// and on failure). Resume continues the job from its newest checkpoint.
+	CheckpointDir   string
+	CheckpointEvery int
+	Resume          bool
 
 	// NATS: Conn.URL names an external server; when it is empty an
 	// embedded server is started with Server (its Listen and DataDir).
@@ -126,12 +136,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 	if url == "" {
 		sc := cfg.Server
 		if sc.DataDir == "" {
-			dir, err := os.MkdirTemp("", "dpt-nats-")
-			if err != nil {
-				return nil, err
-			}
-			defer os.RemoveAll(dir)
-			sc.DataDir = dir
+			// A directory that survives this process, so that a
+			// resumed coordinator finds its checkpoints.
+			sc.DataDir = DefaultNATSDataDir(sc.Listen)
 		}
 		sc.Log = natsLog
 		srv, err := natsbus.StartServer(sc)
@@ -177,6 +184,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 			zap.Duration("took", time.Since(start)))
 	default:
 		return nil, fmt.Errorf("job: data via %q: expected path, nats or auto", cfg.DataVia)
+	}
+
+	if err := setupCheckpoints(ctx, &cfg, bus, spec, log, m); err != nil {
+		return nil, err
 	}
 
 	coord, err := trainer.NewCoordinator(cfg.Coordinator, spec, prob, bus, log.Named("coordinator"), m)
@@ -272,4 +283,71 @@ func completeSchedule(tc *trainer.TrainConfig, spec *trainer.JobSpec) {
 	case s.Kind == "":
 		s.Kind = "constant"
 	}
+}
+
+// DefaultNATSDataDir is where the embedded server keeps JetStream data when
+// no directory is given: under the temporary directory, named after the
+// listen address, so that it survives a restart of the coordinator.
+func DefaultNATSDataDir(listen string) string {
+	b := []byte(listen)
+	for i, c := range b {
+		if c == ':' || c == '/' || c == '\\' {
+			b[i] = '_'
+		}
+	}
+	return filepath.Join(os.TempDir(), "dptrain-nats-"+string(b))
+}
+
+// setupCheckpoints chooses the checkpoint store, loads the checkpoint to
+// resume from, and hooks saving into the training configuration.
+func setupCheckpoints(ctx context.Context, cfg *Config, bus *natsbus.Bus, spec *trainer.JobSpec, log *zap.Logger, m *metrics.Coordinator) error {
+	var store trainer.CheckpointStore
+	where := cfg.CheckpointDir
+	switch {
+	case cfg.CheckpointDir != "":
+		store = trainer.DirStore{Dir: cfg.CheckpointDir}
+	case bus.HasJetStream(ctx):
+		obj, err := bus.ObjectStore(ctx, trainer.CheckpointBucket)
+		if err != nil {
+			return fmt.Errorf("job: checkpoint store: %w", err)
+		}
+		store, where = trainer.ObjectStore{Objects: obj}, "object store "+trainer.CheckpointBucket
+	default:
+		if cfg.Resume || cfg.CheckpointEvery > 0 {
+			return fmt.Errorf("job: checkpoints need --checkpoint-dir or a NATS server with JetStream")
+		}
+		log.Warn("no checkpoint store: the server has no JetStream and no checkpoint directory was given")
+		return nil
+	}
+	if cfg.Resume {
+		ck, err := store.Load(ctx, spec.Job)
+		switch {
+		case errors.Is(err, trainer.ErrNoCheckpoint):
+			log.Warn("--resume: no checkpoint of this job; starting from the beginning", zap.String("job", spec.Job), zap.String("store", where))
+		case err != nil:
+			return err
+		default:
+			cfg.Train.Resume = ck
+			log.Info("resuming", zap.String("job", spec.Job), zap.Uint64("step", ck.Steps), zap.Int("epochs", ck.Epochs),
+				zap.Bool("finished", ck.Done), zap.String("store", where))
+		}
+	}
+	cfg.Train.CheckpointEvery = cfg.CheckpointEvery
+	cfg.Train.Checkpoint = func(c *trainer.Checkpoint) error {
+		start := time.Now()
+		n, err := store.Save(ctx, c)
+		if err != nil {
+			if m != nil {
+				m.CheckpointFailures.Inc()
+			}
+			return err
+		}
+		if m != nil {
+			m.CheckpointDuration.Observe(time.Since(start).Seconds())
+			m.CheckpointSize.Set(float64(n))
+		}
+		log.Debug("checkpoint", zap.Uint64("step", c.Steps), zap.Int("bytes", n), zap.Duration("took", time.Since(start)))
+		return nil
+	}
+	return nil
 }

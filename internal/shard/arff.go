@@ -93,7 +93,7 @@ func ReadARFF(r io.Reader, name string, opt ReadOptions) (*Dataset, LoadStats, e
 		}
 	} else {
 		if b.rows() == 0 {
-			return nil, b.stats, fmt.Errorf("shard: %s: %w", name, ErrNoData)
+			return nil, b.stats, fmt.Errorf("%w in %s", ErrNoData, name)
 		}
 		classes := make([]string, a.k)
 		for l, at := range a.labelAttr {

@@ -2,6 +2,8 @@ package shard
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -136,5 +138,47 @@ func TestReadMULANLabels(t *testing.T) {
 		if _, err := ReadMULANLabels(strings.NewReader(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+func TestLoadARFFFindsMULANLabels(t *testing.T) {
+	dir := t.TempDir()
+	arff := "@relation r\n@attribute a numeric\n@attribute x {0,1}\n@attribute y {0,1}\n@attribute b numeric\n@data\n1,1,0,2\n3,0,1,4\n"
+	xml := `<labels xmlns="http://mulan.sourceforge.net/labels"><label name="y"></label><label name="x"></label></labels>`
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	train := write("toy-train.arff", arff)
+	write("toy.xml", xml)
+	other := write("other.xml", `<labels><label name="x"></label></labels>`)
+	d, _, err := Load(train, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Classes, []string{"y", "x"}) || !slices.Equal(d.Y, []float32{0, 1, 1, 0}) || d.X.Cols != 2 {
+		t.Errorf("sibling xml: classes %q Y %v cols %d", d.Classes, d.Y, d.X.Cols)
+	}
+	d, _, err = Load(train, ReadOptions{LabelsXML: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Classes, []string{"x"}) || d.X.Cols != 3 {
+		t.Errorf("explicit xml: classes %q cols %d", d.Classes, d.X.Cols)
+	}
+	d, _, err = Load(train, ReadOptions{LabelNames: []string{other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Classes, []string{"x"}) {
+		t.Errorf("xml path as LabelNames: classes %q", d.Classes)
+	}
+	// Labels given explicitly win over the sibling file: the last
+	// attribute b is then a label, and its values 2 and 4 are not in [0, 1].
+	if _, _, err = Load(train, ReadOptions{Labels: 1}); err == nil || !strings.Contains(err.Error(), `attribute "b" "2": expected a label value in [0, 1]`) {
+		t.Errorf("Labels 1: error %v", err)
 	}
 }

@@ -52,7 +52,7 @@ func ReadCSV(r io.Reader, name string, opt ReadOptions) (*Dataset, LoadStats, er
 		nHead++
 	}
 	if nHead == 0 {
-		return nil, b.stats, fmt.Errorf("shard: %s: %w", name, ErrNoData)
+		return nil, b.stats, fmt.Errorf("%w in %s", ErrNoData, name)
 	}
 	c.delim = byte(opt.Delimiter)
 	if opt.Delimiter == 0 {

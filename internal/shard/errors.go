@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// ErrNoData is returned when an input holds no data rows at all.
+// ErrNoData is returned (wrapped) when an input holds no data rows, or
+// none is left after skipping bad rows.
 var ErrNoData = errors.New("shard: no data rows")
 
 // ParseError locates a malformed piece of input. Every reader returns one

@@ -139,7 +139,8 @@ type ReadOptions struct {
 	// Labels, for ARFF, says the last Labels attributes are the labels.
 	Labels int
 	// LabelNames, for ARFF, names the label attributes (as in a MULAN
-	// .xml file); their order is the order of the label columns of Y.
+	// .xml file); their order is the order of the label columns of Y. Load
+	// also accepts a single existing "….xml" path here, read as LabelsXML.
 	LabelNames []string
 	// LabelsXML, for ARFF, is a MULAN labels .xml file giving LabelNames.
 	// When none of Labels, LabelNames and LabelsXML is set, Load looks for
@@ -252,6 +253,11 @@ func readAny(r io.Reader, name string, opt ReadOptions, format Format) (*Dataset
 // label specification is given, into LabelNames.
 func arffLabelOptions(path string, opt ReadOptions) (ReadOptions, error) {
 	xmlPath := opt.LabelsXML
+	if xmlPath == "" && len(opt.LabelNames) == 1 && strings.HasSuffix(strings.ToLower(opt.LabelNames[0]), ".xml") {
+		if fi, err := os.Stat(opt.LabelNames[0]); err == nil && fi.Mode().IsRegular() {
+			xmlPath = opt.LabelNames[0] // a path given where names were expected
+		}
+	}
 	if xmlPath == "" && opt.Labels == 0 && len(opt.LabelNames) == 0 {
 		xmlPath = mulanSibling(path)
 	}

@@ -8,6 +8,22 @@ import (
 	"strings"
 )
 
+// Bounds on targets, which are stored dense (Rows × K float32): a label
+// id above maxLabelID is taken for garbage rather than allocated for, and Y
+// may not exceed maxTargetCells cells (1 GiB).
+const (
+	maxLabelID     = 1 << 20
+	maxTargetCells = 1 << 28
+)
+
+// checkTargetSize rejects a Y of rows × k cells that is too large.
+func (b *builder) checkTargetSize(rows, k int) error {
+	if int64(rows)*int64(k) > maxTargetCells {
+		return fmt.Errorf("shard: %s: %d rows × %d targets: expected at most %d target cells", b.name, rows, k, maxTargetCells)
+	}
+	return nil
+}
+
 // labels are the resolved targets of a dataset.
 type labels struct {
 	task    Task
@@ -22,7 +38,7 @@ type labels struct {
 // messages. numeric requires single labels to be finite numbers (LIBSVM).
 func (b *builder) resolveLabels(multiReason string, numeric bool) (labels, error) {
 	if b.rows() == 0 {
-		return labels{}, fmt.Errorf("shard: %s: %w", b.name, ErrNoData)
+		return labels{}, fmt.Errorf("%w in %s", ErrNoData, b.name)
 	}
 	multi := b.opt.Task == Multilabel || (b.opt.Task == 0 && (multiReason != "" || b.opt.NumLabels > 0))
 	var (
@@ -41,7 +57,7 @@ func (b *builder) resolveLabels(multiReason string, numeric bool) (labels, error
 	if bad != nil {
 		b.dropRows(bad)
 		if b.rows() == 0 {
-			return labels{}, fmt.Errorf("shard: %s: every row was skipped: %w", b.name, ErrNoData)
+			return labels{}, fmt.Errorf("%w in %s: every row was skipped", ErrNoData, b.name)
 		}
 	}
 	return lab, nil
@@ -100,6 +116,9 @@ func (b *builder) resolveMultilabel(reason string) (labels, []bool, error) {
 		switch {
 		case !ok:
 			perr = &ParseError{File: b.name, Line: b.lines[i], Field: "label", Token: string(item), Expected: why}
+		case !fixed && rowMax > maxLabelID:
+			perr = &ParseError{File: b.name, Line: b.lines[i], Field: "label", Token: strconv.Itoa(rowMax),
+				Expected: fmt.Sprintf("a label id ≤ %d (set NumLabels for more)", maxLabelID)}
 		case fixed && rowMax >= k:
 			perr = &ParseError{File: b.name, Line: b.lines[i], Field: "label", Token: strconv.Itoa(rowMax),
 				Expected: fmt.Sprintf("a label id in 0..%d", k-1)}
@@ -123,6 +142,9 @@ func (b *builder) resolveMultilabel(reason string) (labels, []bool, error) {
 		if x {
 			kept--
 		}
+	}
+	if err := b.checkTargetSize(kept, k); err != nil {
+		return labels{}, nil, err
 	}
 	y := make([]float32, kept*k)
 	r := 0
@@ -289,6 +311,9 @@ func (b *builder) resolveSingle(multiReason string, numeric bool) (labels, []boo
 		if c >= 0 {
 			kept++
 		}
+	}
+	if err := b.checkTargetSize(kept, k); err != nil {
+		return labels{}, nil, err
 	}
 	y := make([]float32, kept*k)
 	r := 0

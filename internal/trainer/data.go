@@ -69,15 +69,10 @@ func openShardSet(ctx context.Context, src DataSource, spec *JobSpec, bus *natsb
 	return s, "object-store", nil
 }
 
-// fitToSpec widens d to the job's feature count and applies its scaling.
+// fitToSpec checks d against the job and applies its scaling.
 func fitToSpec(d *shard.Dataset, spec *JobSpec) error {
-	if d.X.Cols > spec.Features {
+	if d.X.Cols != spec.Features {
 		return fmt.Errorf("%d features, the job has %d", d.X.Cols, spec.Features)
-	}
-	if d.X.Cols < spec.Features {
-		if err := shard.Align(d, &shard.Dataset{X: shard.Matrix{Cols: spec.Features, Indptr: []int64{0}}}); err != nil {
-			return err
-		}
 	}
 	return spec.Scaler.Apply(d)
 }

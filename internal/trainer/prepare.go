@@ -63,6 +63,10 @@ func Prepare(dc DataConfig, jc JobConfig) (*Prepared, error) {
 		return nil, err
 	}
 	opt.Task, opt.Classes = train.Task, train.Classes
+	if opt.Missing == shard.MissingMean {
+		// the test set and the workers fill with the training means
+		opt.ColumnMeans = st.ColumnMeans
+	}
 	if train.Task == shard.Multilabel {
 		opt.NumLabels = train.K
 	}
@@ -109,7 +113,7 @@ func Prepare(dc DataConfig, jc JobConfig) (*Prepared, error) {
 	spec := &JobSpec{
 		Task: train.Task.String(), K: train.K, Features: p.Train.X.Cols, Classes: train.Classes,
 		Loss: lossName, LossCfg: jc.LossCfg, Model: jc.Model, Scaler: scaler, Seed: jc.Seed, BatchSize: jc.BatchSize,
-		Train: DataSource{Path: trainPath, Options: opt, Rows: p.Train.Rows(), Shards: m},
+		Train: DataSource{Path: trainPath, Options: readerOptions(opt, p.Train), Rows: p.Train.Rows(), Shards: m},
 	}
 	if dc.Test == "" && dc.HoldOut >= 2 {
 		spec.Train.HoldOut, spec.Train.Part = dc.HoldOut, "train"
@@ -118,7 +122,7 @@ func Prepare(dc DataConfig, jc JobConfig) (*Prepared, error) {
 		return nil, err
 	}
 	if p.Test != nil {
-		spec.Test = &DataSource{Path: testPath, Options: opt, Rows: p.Test.Rows(), Shards: shard.DefaultMicroShards(p.Test.Rows()),
+		spec.Test = &DataSource{Path: testPath, Options: readerOptions(opt, p.Test), Rows: p.Test.Rows(), Shards: shard.DefaultMicroShards(p.Test.Rows()),
 			HoldOut: spec.Train.HoldOut}
 		if spec.Test.HoldOut >= 2 {
 			spec.Test.Part = "test"
@@ -197,4 +201,16 @@ func PublishShards(ctx context.Context, bus *natsbus.Bus, p *Prepared) (int, err
 		}
 	}
 	return total, nil
+}
+
+// readerOptions are the options with which a worker reads a file so that
+// it gets exactly the matrix the coordinator holds: the same columns and
+// the same storage (dense and CSR passes may add in different orders).
+func readerOptions(opt shard.ReadOptions, d *shard.Dataset) shard.ReadOptions {
+	opt.NumFeatures = d.X.Cols
+	opt.Storage = shard.StorageDense
+	if d.X.Sparse() {
+		opt.Storage = shard.StorageSparse
+	}
+	return opt
 }

@@ -47,6 +47,14 @@ type TrainConfig struct {
 	OnEpoch func(EpochReport)
 	// OnStep, when set, is called after every optimizer step.
 	OnStep func(StepReport)
+
+	// Resume continues from a checkpoint of the same job.
+	Resume *Checkpoint
+	// Checkpoint, when set, is called with the state every CheckpointEvery
+	// steps (0: never during the run), when training ends, and when it
+	// fails (with the last consistent state).
+	Checkpoint      func(*Checkpoint) error
+	CheckpointEvery int
 }
 
 // StepReport describes one optimizer step.
@@ -82,8 +90,32 @@ type Result struct {
 
 // Train minimises J(θ) from theta (which it updates in place) with rounds
 // run by r.
-func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta []float64) (*Result, error) {
+func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta []float64) (_ *Result, err error) {
 	res := &Result{Theta: theta}
+	// last returns the newest consistent state, for checkpoints.
+	var last func() *Checkpoint
+	save := func(c *Checkpoint) error {
+		if cfg.Checkpoint == nil || c == nil {
+			return nil
+		}
+		c.Job = prob.Spec.Job
+		return cfg.Checkpoint(c)
+	}
+	defer func() {
+		if err != nil && last != nil {
+			if cerr := save(last()); cerr != nil {
+				err = fmt.Errorf("%w (and the checkpoint failed: %v)", err, cerr)
+			}
+		}
+	}()
+	if ck := cfg.Resume; ck != nil {
+		if ck.Job != prob.Spec.Job || len(ck.Theta) != len(theta) {
+			return nil, fmt.Errorf("trainer: checkpoint of job %s with %d parameters does not fit job %s with %d", ck.Job, len(ck.Theta), prob.Spec.Job, len(theta))
+		}
+		copy(theta, ck.Theta)
+		res.Steps, res.Epochs = ck.Steps, ck.Epochs
+		res.EpochSeconds = append([]float64(nil), ck.EpochSeconds...)
+	}
 	objective := func(vec, g []float64) (f float64, err error) {
 		grad, lossSum, weightSum, _ := prob.Totals(vec, allreduce.KindGrad)
 		if weightSum <= 0 {
@@ -148,20 +180,38 @@ func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta
 		if cfg.Epochs > 0 {
 			lc.MaxIter = cfg.Epochs
 		}
+		var resume *optim.LBFGSState
+		if cfg.Resume != nil {
+			if cfg.Resume.LBFGS == nil {
+				return nil, fmt.Errorf("trainer: the checkpoint of job %s holds no %s state", prob.Spec.Job, cfg.Optimizer)
+			}
+			resume = cfg.Resume.LBFGS
+		}
 		onIter := func(st *optim.LBFGSState) error {
 			res.Steps = uint64(st.Iter)
 			if cfg.OnStep != nil {
 				cfg.OnStep(StepReport{Step: res.Steps, Epoch: st.Iter - 1, Objective: st.F, GradNorm: norm2(st.G)})
 			}
 			copy(theta, st.X)
-			return endEpoch(st.Iter-1, st.F, norm2(st.G))
+			if err := endEpoch(st.Iter-1, st.F, norm2(st.G)); err != nil {
+				return err
+			}
+			snap := st.Clone()
+			last = func() *Checkpoint {
+				return &Checkpoint{Steps: uint64(snap.Iter), Epochs: res.Epochs, Theta: append([]float64(nil), snap.X...), LBFGS: snap,
+					EpochSeconds: append([]float64(nil), res.EpochSeconds...)}
+			}
+			if cfg.CheckpointEvery > 0 && st.Iter%cfg.CheckpointEvery == 0 {
+				return save(last())
+			}
+			return nil
 		}
 		var out optim.LBFGSResult
 		var err error
 		if cfg.Optimizer == "lbfgs" {
-			out, err = optim.Minimize(evalAt, append([]float64(nil), theta...), lc, nil, onIter)
+			out, err = optim.Minimize(evalAt, append([]float64(nil), theta...), lc, resume, onIter)
 		} else {
-			out, err = optim.GradientDescent(evalAt, append([]float64(nil), theta...), lc, nil, onIter)
+			out, err = optim.GradientDescent(evalAt, append([]float64(nil), theta...), lc, resume, onIter)
 		}
 		if err != nil {
 			return nil, err
@@ -173,15 +223,28 @@ func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta
 		if err != nil {
 			return nil, err
 		}
+		if cfg.Resume != nil {
+			if cfg.Resume.Optim == nil {
+				return nil, fmt.Errorf("trainer: the checkpoint of job %s holds no %s state", prob.Spec.Job, cfg.Optimizer)
+			}
+			if err := opt.Restore(*cfg.Resume.Optim); err != nil {
+				return nil, err
+			}
+		}
 		if prob.Spec.BatchSize <= 0 {
 			return nil, fmt.Errorf("trainer: optimizer %s needs --batch-size > 0 (or use lbfgs or gd for full batch)", cfg.Optimizer)
 		}
 		sched := shard.Schedule{Seed: prob.Spec.Seed, Shards: shard.Split(prob.Spec.Train.Rows, prob.Spec.Train.Shards), BatchSize: prob.Spec.BatchSize}
 		T := sched.StepsPerEpoch()
 		g := make([]float64, len(theta))
-		for epoch := 0; epoch < cfg.Epochs; epoch++ {
+		last = func() *Checkpoint {
+			st := opt.State().Clone()
+			return &Checkpoint{Steps: res.Steps, Epochs: res.Epochs, Theta: append([]float64(nil), theta...), Optim: &st,
+				EpochSeconds: append([]float64(nil), res.EpochSeconds...)}
+		}
+		for epoch := int(res.Steps) / T; epoch < cfg.Epochs; epoch++ {
 			var f, gn float64
-			for s := 0; s < T; s++ {
+			for s := int(res.Steps) % T; s < T; s++ {
 				vec, err := r.Round(ctx, allreduce.KindGrad, theta, epoch, res.Steps)
 				if err != nil {
 					return nil, err
@@ -196,6 +259,11 @@ func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta
 					cfg.OnStep(StepReport{Step: res.Steps, Epoch: epoch, Objective: f, GradNorm: gn, LR: lr})
 				}
 				res.Steps++
+				if cfg.CheckpointEvery > 0 && res.Steps%uint64(cfg.CheckpointEvery) == 0 {
+					if err := save(last()); err != nil {
+						return nil, err
+					}
+				}
 			}
 			if err := endEpoch(epoch, f, gn); err != nil {
 				return nil, err
@@ -216,6 +284,13 @@ func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta
 	res.Train = prob.Eval.Metrics(sums, lossSum, weightSum)
 	if res.Test, err = testEval(res.Epochs); err != nil {
 		return nil, err
+	}
+	if last != nil {
+		final := last()
+		final.Done = true
+		if err := save(final); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
