@@ -60,7 +60,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.schedule, "lr-schedule", "constant", "constant, step (×0.1 each epoch) or cosine (to 0 over the run), or a spec such as cosine:total=1000,warmup=10,min=1e-5 or step:every=500,gamma=0.5")
 	fs.Float64Var(&f.momentum, "momentum", 0.9, "momentum of momentum and nesterov")
 	fs.IntVar(&f.batchSize, "batch-size", 0, "examples per step over all workers (0 = full batch)")
-	fs.IntVar(&f.epochs, "epochs", 100, "epochs (full batch: the iteration cap)")
+	fs.IntVar(&f.epochs, "epochs", 0, "epochs; full batch: the iteration cap (0: run to --tol, at most 10000); mini-batch: 0 means 10")
 	fs.Float64Var(&f.l2, "l2", 1e-4, "λ of the L2 penalty (λ/2)‖W‖², biases not penalised")
 	fs.Float64Var(&f.smoothing, "label-smoothing", 0, "label smoothing ε in [0,1)")
 	fs.Float64Var(&f.tol, "tol", 1e-9, "L-BFGS: stop when ‖∇J‖∞ ≤ tol")
@@ -194,6 +194,9 @@ func jobConfig(f *trainFlags) (job.Config, error) {
 		if sched, err = optim.ParseSchedule(f.schedule, f.lr); err != nil {
 			return cfg, err
 		}
+	}
+	if f.epochs == 0 && f.batchSize > 0 {
+		f.epochs = 10
 	}
 	cfg.Train = trainer.TrainConfig{Optimizer: f.optimizer, Schedule: sched, Epochs: f.epochs, L2: f.l2, LBFGS: lc,
 		Optim: optim.Config{Momentum: f.momentum}, EvalEvery: f.evalEvery, HasTest: f.test != "" || f.holdOut >= 2}
