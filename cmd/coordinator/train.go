@@ -75,7 +75,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.minWorkers, "min-workers", 1, "fewest live workers the job runs with")
 	fs.DurationVar(&f.joinTimeout, "join-timeout", 5*time.Minute, "how long to wait for --workers to join")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long the job waits below --min-workers before it stops")
-	fs.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 1500*time.Millisecond, "silence after which a worker is declared dead")
+	fs.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", trainer.DefaultCoordinatorConfig().HeartbeatTimeout, "silence after which a worker is declared dead")
 	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "address of the embedded NATS server (when --nats is not given)")
 	fs.StringVar(&f.natsData, "nats-data", "", "JetStream directory of the embedded server (default: dptrain-nats-<listen address> under the temporary directory; it survives restarts)")
 	fs.StringVar(&f.authUser, "nats-auth-user", "", "embedded server: require this user name from clients")
@@ -252,13 +252,23 @@ func progress(log *zap.Logger, cm *metrics.Coordinator) (func(trainer.EpochRepor
 			cm.TestAccuracy.Set(r.Test.Accuracy)
 		}
 	}
+	var lastStep time.Time
 	onStep := func(r trainer.StepReport) {
+		if !lastStep.IsZero() {
+			cm.StepDuration.Observe(time.Since(lastStep).Seconds())
+		}
+		lastStep = time.Now()
+		if r.Loss != 0 {
+			cm.TrainLoss.Set(r.Loss)
+		}
 		log.Debug("step", zap.Uint64("step", r.Step), zap.Float64("objective", r.Objective), zap.Float64("grad_norm", r.GradNorm))
 		cm.Step.Set(float64(r.Step))
 		cm.StepsCompleted.Inc()
 		cm.GradientNorm.Set(r.GradNorm)
 		cm.TrainObjective.Set(r.Objective)
 		cm.LearningRate.Set(r.LR)
+		cm.Examples.Add(r.Examples)
+		cm.ObservePhase(metrics.PhaseUpdate, r.Update)
 	}
 	return onEpoch, onStep
 }

@@ -129,6 +129,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 		zap.Int("features", spec.Features), zap.Int("micro_shards", spec.Train.Shards), zap.Float64("load_seconds", loadSeconds))
 	if m != nil {
 		m.WorkersExpected.Set(float64(cfg.LocalWorkers + cfg.Workers))
+		m.JobSteps.Set(float64(plannedSteps(cfg.Train, spec)))
 	}
 
 	natsLog := log.Named("nats").WithOptions(zap.IncreaseLevel(zap.WarnLevel))
@@ -154,7 +155,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 		defer cancel()
 		cc := cfg.Conn
 		cc.URL, cc.Name = url, name
-		return natsbus.Connect(cctx, cc, natsLog.With(zap.String("client", name)), natsbus.Hooks{})
+		var hooks natsbus.Hooks
+		if m != nil && name == "coordinator" {
+			hooks = natsbus.Hooks{
+				Disconnected: func(error) { m.NATS.Disconnects.Inc() },
+				Reconnected:  func(string) { m.NATS.Reconnects.Inc() },
+				SlowConsumer: func(string) { m.NATS.SlowConsumers.Inc() },
+			}
+		}
+		return natsbus.Connect(cctx, cc, natsLog.With(zap.String("client", name)), hooks)
 	}
 	bus, err := connect("coordinator")
 	if err != nil {
@@ -350,4 +359,15 @@ func setupCheckpoints(ctx context.Context, cfg *Config, bus *natsbus.Bus, spec *
 		return nil
 	}
 	return nil
+}
+
+// plannedSteps is the number of optimizer steps the job runs at most.
+func plannedSteps(tc trainer.TrainConfig, spec *trainer.JobSpec) int {
+	if spec.BatchSize <= 0 {
+		if tc.Epochs > 0 {
+			return tc.Epochs
+		}
+		return tc.LBFGS.MaxIter
+	}
+	return tc.Epochs * ((spec.Train.Rows + spec.BatchSize - 1) / spec.BatchSize)
 }

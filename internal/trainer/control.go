@@ -17,6 +17,8 @@ type Hello struct {
 	Version uint64 `json:"version"`
 	// Round is the newest round the worker has seen a plan for.
 	Round uint64 `json:"round"`
+	// ComputeSeconds is the time the worker spent on its last block.
+	ComputeSeconds float64 `json:"compute_seconds,omitempty"`
 }
 
 // Failure is a worker's report that it cannot take part in the job, for

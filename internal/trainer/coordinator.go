@@ -21,7 +21,11 @@ type CoordinatorConfig struct {
 	Subjects natsbus.Subjects
 	// Tick is the unit of the state machine's logical time.
 	Tick time.Duration
-	// HeartbeatTimeout declares a silent worker dead.
+	// HeartbeatTimeout declares a silent worker dead. The default, 1 s
+	// (five heartbeats of 200 ms), meets the detection bound
+	// max(1 s, 3 × p99 step time) whatever the step time; a false
+	// positive costs only a re-issue, since the worker rejoins with its
+	// next heartbeat.
 	HeartbeatTimeout time.Duration
 	// StragglerMin is the least time a block may take before a
 	// speculative copy is issued.
@@ -37,7 +41,7 @@ func DefaultCoordinatorConfig() CoordinatorConfig {
 	return CoordinatorConfig{
 		Subjects:         natsbus.Subjects{Prefix: natsbus.DefaultPrefix},
 		Tick:             50 * time.Millisecond,
-		HeartbeatTimeout: 1500 * time.Millisecond,
+		HeartbeatTimeout: time.Second,
 		StragglerMin:     2 * time.Second,
 		MinWorkers:       1,
 		Grace:            30 * time.Second,
@@ -65,6 +69,7 @@ type Coordinator struct {
 	published    []float64 // parameters of version
 	paramsBytes  []byte
 	lastResend   time.Time
+	compute      map[string]time.Duration // each worker's last reported block time
 	roundPlanned bool
 	// Stats counts what the loop did, for the report.
 	Stats CoordinatorStats
@@ -95,6 +100,7 @@ func NewCoordinator(cfg CoordinatorConfig, spec *JobSpec, prob *Problem, bus *na
 	// Rounds and parameter versions only grow, also across a restart of
 	// the coordinator (workers drop what is older than what they saw):
 	// a new coordinator numbers them from the clock.
+	c.compute = map[string]time.Duration{}
 	c.round = uint64(time.Now().UnixNano())
 	c.version = c.round
 	s := cfg.Subjects
@@ -191,6 +197,9 @@ func (c *Coordinator) onHello(b []byte, f func(allreduce.WorkerID)) {
 		return
 	}
 	f(allreduce.WorkerID(h.Worker))
+	if _, seen := c.compute[h.Worker]; h.ComputeSeconds > 0 && h.ComputeSeconds < 1e6 && (seen || len(c.compute) < maxTrackedWorkers) {
+		c.compute[h.Worker] = time.Duration(h.ComputeSeconds * float64(time.Second))
+	}
 	// A worker behind on parameters missed a broadcast: send it again,
 	// at most once per heartbeat timeout.
 	if c.published != nil && h.Version < c.version && time.Since(c.lastResend) > c.cfg.HeartbeatTimeout/2 {
@@ -225,6 +234,10 @@ func (c *Coordinator) reject(reason string, err error) {
 func (c *Coordinator) drainEvents() {
 	for _, e := range c.sm.Events() {
 		switch e.Kind {
+		case allreduce.Delivered:
+			if c.m != nil {
+				c.m.ObserveContribution(string(e.Worker), c.compute[string(e.Worker)], time.Duration(e.Ticks)*c.cfg.Tick)
+			}
 		case allreduce.WorkerDead:
 			c.Stats.Dead++
 			c.log.Warn("worker declared dead", zap.String("worker", string(e.Worker)), zap.Uint64("round", e.Round))
@@ -250,12 +263,16 @@ func (c *Coordinator) drainEvents() {
 	}
 }
 
+// maxTrackedWorkers bounds the per-worker state kept for metrics.
+const maxTrackedWorkers = 4096
+
 // fullPass is the epoch a plan carries for a round over every row of each
 // micro-shard (Rounder's epoch < 0).
 const fullPass = allreduce.MaxEpoch
 
 // Round implements Rounder over NATS.
 func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []float64, epoch int, step uint64) ([]float64, error) {
+	t0 := time.Now()
 	if err := c.publishParams(theta); err != nil {
 		return nil, err
 	}
@@ -273,10 +290,20 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 	}
 	spec := allreduce.RoundSpec{Round: c.round, Step: step, Epoch: wireEpoch, Kind: kind,
 		ParamsVersion: c.version, Shards: shards, VecLen: c.prob.VecLen(kind)}
+	t1 := time.Now()
 	if err := c.startRound(ctx, spec); err != nil {
 		return nil, err
 	}
 	c.Stats.Rounds++
+	t2 := time.Now()
+	if err := c.flush(); err != nil {
+		return nil, err
+	}
+	if c.m != nil {
+		c.m.ObservePhase(metrics.PhasePlan, t2.Sub(t1))
+		c.m.ObservePhase(metrics.PhaseBroadcast, t1.Sub(t0)+time.Since(t2))
+	}
+	waitStart := time.Now()
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
 	var starved time.Time // when live workers fell below the minimum
@@ -285,12 +312,19 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 			return nil, err
 		}
 		if vec, ok := c.sm.Result(); ok {
+			if c.m != nil {
+				c.m.ObservePhase(metrics.PhaseComputeWait, time.Since(waitStart))
+			}
 			return vec, nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case m := <-c.contribs.C:
+			if c.m != nil {
+				c.m.Transport.ReceivedBytes.WithLabelValues("contrib").Add(float64(len(m.Data)))
+				c.m.Transport.ReceivedMessages.WithLabelValues("contrib").Inc()
+			}
 			var ct allreduce.Contribution
 			if err := ct.UnmarshalBinary(m.Data); err != nil {
 				c.reject(rejectReason(err), err)

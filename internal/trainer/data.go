@@ -139,3 +139,17 @@ func (s *shardSet) fetch(ctx context.Context, i int) (*shard.Dataset, error) {
 	s.bytes += int64(len(b))
 	return d, nil
 }
+
+// rowsHeld is the number of rows the worker holds in memory.
+func (s *shardSet) rowsHeld() int {
+	if s.whole != nil {
+		return s.whole.Rows()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range s.fetched {
+		n += d.Rows()
+	}
+	return n
+}

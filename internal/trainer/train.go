@@ -64,6 +64,11 @@ type StepReport struct {
 	Objective float64 // of the step's batch
 	GradNorm  float64
 	LR        float64
+	// Loss is the batch's mean loss Σ w·L / Σ w.
+	Loss float64
+	// Examples is Σ w over the step's batch; Update the optimizer's time.
+	Examples float64
+	Update   time.Duration
 }
 
 // EpochReport describes one epoch.
@@ -253,10 +258,14 @@ func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta
 					return nil, fmt.Errorf("trainer: step %d: %w", res.Steps, err)
 				}
 				lr := cfg.Schedule.LR(int(res.Steps))
+				upd := time.Now()
 				opt.Update(theta, g, lr)
+				took := time.Since(upd)
 				gn = norm2(g)
 				if cfg.OnStep != nil {
-					cfg.OnStep(StepReport{Step: res.Steps, Epoch: epoch, Objective: f, GradNorm: gn, LR: lr})
+					_, lossSum, weightSum, _ := prob.Totals(vec, allreduce.KindGrad)
+					cfg.OnStep(StepReport{Step: res.Steps + 1, Epoch: epoch, Objective: f, GradNorm: gn, LR: lr,
+						Loss: lossSum / weightSum, Examples: weightSum, Update: took})
 				}
 				res.Steps++
 				if cfg.CheckpointEvery > 0 && res.Steps%uint64(cfg.CheckpointEvery) == 0 {

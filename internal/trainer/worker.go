@@ -68,8 +68,9 @@ type Worker struct {
 	aw      *allreduce.Worker // which blocks of the newest plan are still to send
 	waiting []task            // blocks waiting for their parameters
 
-	current atomic.Uint64 // the round compute goroutines should work on
-	tasks   chan task
+	current     atomic.Uint64 // the round compute goroutines should work on
+	lastCompute atomic.Int64  // nanoseconds spent on the last block
+	tasks       chan task
 }
 
 // jobState is a job a worker serves; it is immutable once built, so compute
@@ -189,7 +190,8 @@ func (w *Worker) hello(subject string) {
 	if w.job == nil {
 		return
 	}
-	b, _ := json.Marshal(Hello{Job: w.job.spec.Job, Worker: w.cfg.Name, Version: w.version, Round: w.round})
+	b, _ := json.Marshal(Hello{Job: w.job.spec.Job, Worker: w.cfg.Name, Version: w.version, Round: w.round,
+		ComputeSeconds: time.Duration(w.lastCompute.Load()).Seconds()})
 	if err := w.bus.Publish(subject, b); err != nil {
 		w.log.Debug("publish", zap.String("subject", subject), zap.Error(err))
 	}
@@ -218,6 +220,9 @@ func (w *Worker) onJob(ctx context.Context, spec *JobSpec) {
 		return
 	}
 	w.job = job
+	if w.m != nil {
+		w.m.RowsHeld.Set(float64(job.train.rowsHeld()))
+	}
 	w.theta, w.version, w.round = map[uint64][]float64{}, 0, 0
 	w.aw, w.waiting = allreduce.NewWorker(spec.Job, allreduce.WorkerID(w.cfg.Name)), nil
 	w.current.Store(0)
@@ -360,9 +365,12 @@ func (w *Worker) computeLoop(ctx context.Context) {
 			w.log.Warn("publishing a contribution", zap.Error(err))
 			continue
 		}
+		took := time.Since(start)
+		w.lastCompute.Store(int64(took))
 		if w.m != nil {
-			w.m.ComputeDuration.Observe(time.Since(start).Seconds())
+			w.m.ComputeDuration.Observe(took.Seconds())
 			w.m.ContributionsSent.Inc()
+			w.m.Step.Set(float64(t.plan.Step))
 		}
 	}
 }
