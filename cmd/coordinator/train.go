@@ -8,10 +8,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
 	"github.com/dptrain/dptrain/internal/cli"
@@ -119,10 +121,18 @@ func runTrain(ctx context.Context, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cm := metrics.NewCoordinator(reg, version)
+	cfg.Version = version
+	var gatherers syncGatherers
+	gatherers.add(reg)
+	cfg.WorkerRegistry = func(string) prometheus.Registerer {
+		r := prometheus.NewRegistry()
+		gatherers.add(r)
+		return r
+	}
 	if f.metricsAddr != "" {
 		mctx, stop := context.WithCancel(ctx)
 		defer stop()
-		h := metrics.Handler(reg, func() error { return nil })
+		h := metrics.Handler(&gatherers, func() error { return nil })
 		go func() {
 			if err := metrics.Serve(mctx, f.metricsAddr, h, log.Named("metrics")); err != nil {
 				log.Error("metrics endpoint", zap.Error(err))
@@ -289,4 +299,25 @@ func printSummary(r job.Report) {
 		fmt.Printf("test: %s\n", b)
 	}
 	fmt.Printf("params_sha256 %s\n", r.ParamsSHA256)
+}
+
+// syncGatherers gathers the coordinator's registry and those of its local
+// workers, which are added while the job starts.
+type syncGatherers struct {
+	mu sync.Mutex
+	gs prometheus.Gatherers
+}
+
+func (s *syncGatherers) add(g prometheus.Gatherer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gs = append(s.gs, g)
+}
+
+// Gather implements prometheus.Gatherer.
+func (s *syncGatherers) Gather() ([]*dto.MetricFamily, error) {
+	s.mu.Lock()
+	gs := append(prometheus.Gatherers(nil), s.gs...)
+	s.mu.Unlock()
+	return gs.Gather()
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -48,6 +49,13 @@ type Config struct {
 	CheckpointDir   string
 	CheckpointEvery int
 	Resume          bool
+
+	// WorkerRegistry, when set, is called for each local worker and returns
+	// the registry its metrics go to (one per worker: a worker's series
+	// carry its name, and its transport counters would clash with the
+	// coordinator's in one registry).
+	WorkerRegistry func(name string) prometheus.Registerer
+	Version        string
 
 	// NATS: Conn.URL names an external server; when it is empty an
 	// embedded server is started with Server (its Listen and DataDir).
@@ -217,7 +225,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 		defer wb.Close()
 		wc := trainer.DefaultWorkerConfig(name)
 		wc.Subjects, wc.Parallelism = cfg.Coordinator.Subjects, max(1, cfg.WorkerThreads)
-		w, err := trainer.NewWorker(wc, wb, log.Named("worker"), nil)
+		var wm *metrics.Worker
+		if cfg.WorkerRegistry != nil {
+			wm = metrics.NewWorker(cfg.WorkerRegistry(name), name, cfg.Version)
+		}
+		w, err := trainer.NewWorker(wc, wb, log.Named("worker"), wm)
 		if err != nil {
 			return nil, err
 		}
@@ -352,6 +364,7 @@ func setupCheckpoints(ctx context.Context, cfg *Config, bus *natsbus.Bus, spec *
 			return err
 		}
 		if m != nil {
+			m.ObservePhase(metrics.PhaseCheckpoint, time.Since(start))
 			m.CheckpointDuration.Observe(time.Since(start).Seconds())
 			m.CheckpointSize.Set(float64(n))
 		}

@@ -71,6 +71,7 @@ type Coordinator struct {
 	lastResend   time.Time
 	compute      map[string]time.Duration // each worker's last reported block time
 	roundPlanned bool
+	dropsSeen    map[dropKey]uint64 // transport drops already counted as rejected
 	// Stats counts what the loop did, for the report.
 	Stats CoordinatorStats
 }
@@ -166,12 +167,13 @@ func (c *Coordinator) WaitForWorkers(ctx context.Context, n int, timeout time.Du
 			return fmt.Errorf("trainer: %d of %d workers joined within %v (live: %v)", len(c.sm.Live()), n, timeout, c.sm.Live())
 		case <-tick.C:
 			c.sm.Tick()
+			c.countDrops()
 		case m := <-c.joins.C:
-			c.onHello(m.Data, c.sm.Join)
+			c.onHello(m, c.sm.Join)
 		case m := <-c.hbs.C:
-			c.onHello(m.Data, c.sm.Heartbeat)
+			c.onHello(m, c.sm.Heartbeat)
 		case m := <-c.leaves.C:
-			c.onHello(m.Data, c.sm.Leave)
+			c.onHello(m, c.sm.Leave)
 		case m := <-c.fails.C:
 			if err := c.onFailure(m.Data); err != nil {
 				return err
@@ -182,9 +184,9 @@ func (c *Coordinator) WaitForWorkers(ctx context.Context, n int, timeout time.Du
 	return nil
 }
 
-func (c *Coordinator) onHello(b []byte, f func(allreduce.WorkerID)) {
+func (c *Coordinator) onHello(m natsbus.Message, f func(allreduce.WorkerID)) {
 	var h Hello
-	if err := decodeControl(b, &h); err != nil {
+	if err := decodeControl(m.Data, &h); err != nil {
 		c.reject("malformed", err)
 		return
 	}
@@ -196,6 +198,12 @@ func (c *Coordinator) onHello(b []byte, f func(allreduce.WorkerID)) {
 		c.reject("malformed", fmt.Errorf("worker name %q", h.Worker))
 		return
 	}
+	if m.Subject != c.cfg.Subjects.Join() {
+		if err := c.checkSender(m.Subject, h.Worker); err != nil {
+			c.reject("unknown_worker", err)
+			return
+		}
+	}
 	f(allreduce.WorkerID(h.Worker))
 	if _, seen := c.compute[h.Worker]; h.ComputeSeconds > 0 && h.ComputeSeconds < 1e6 && (seen || len(c.compute) < maxTrackedWorkers) {
 		c.compute[h.Worker] = time.Duration(h.ComputeSeconds * float64(time.Second))
@@ -206,6 +214,71 @@ func (c *Coordinator) onHello(b []byte, f func(allreduce.WorkerID)) {
 		c.lastResend = time.Now()
 		if err := c.bus.Publish(c.cfg.Subjects.Params(), c.paramsBytes); err != nil {
 			c.log.Warn("re-publishing parameters", zap.Error(err))
+		}
+	}
+}
+
+// checkSender checks that the per-worker subject a message came on names
+// the worker the message claims to be from. The server's permissions tie
+// the subject, not the payload, to the sender's credentials
+// (natsbus.WorkerPermissions), so a worker cannot speak for another.
+func (c *Coordinator) checkSender(subject, worker string) error {
+	w, err := c.cfg.Subjects.Worker(subject)
+	if err != nil {
+		return err
+	}
+	if w != worker {
+		return fmt.Errorf("trainer: a message on %s claims to come from worker %q", subject, worker)
+	}
+	return nil
+}
+
+// dropKey names a drop counter of one of the coordinator's inboxes.
+type dropKey struct {
+	in     *natsbus.Inbox
+	reason natsbus.DropReason
+}
+
+// dropRejectReason maps the transport's drops of hostile or corrupt input
+// to the reasons of dpt_messages_rejected_total; the other drops (evicted,
+// slow or full consumer, chunks of an abandoned message) are losses under
+// load, not rejections, and give false.
+func dropRejectReason(r natsbus.DropReason) (string, bool) {
+	switch r {
+	case natsbus.DropMalformed, natsbus.DropVersion, natsbus.DropConflict:
+		return "malformed", true
+	case natsbus.DropChecksum:
+		return "checksum", true
+	case natsbus.DropOversized:
+		return "oversized", true
+	case natsbus.DropDuplicate:
+		return "duplicate", true
+	}
+	return "", false
+}
+
+// countDrops adds what the inboxes dropped since the last call (frames that
+// never decoded: bad framing, checksum, oversized claims) to the rejected
+// counters. It runs once per tick.
+func (c *Coordinator) countDrops() {
+	if c.dropsSeen == nil {
+		c.dropsSeen = map[dropKey]uint64{}
+	}
+	for _, in := range []*natsbus.Inbox{c.joins, c.hbs, c.leaves, c.contribs, c.fails} {
+		for _, rc := range in.Dropped() {
+			reason, ok := dropRejectReason(rc.Reason)
+			k := dropKey{in, rc.Reason}
+			if !ok || rc.Count <= c.dropsSeen[k] {
+				continue
+			}
+			n := rc.Count - c.dropsSeen[k]
+			c.dropsSeen[k] = rc.Count
+			c.Stats.Rejected[reason] += n
+			if c.m != nil {
+				c.m.Transport.Rejected.WithLabelValues(reason).Add(float64(n))
+			}
+			c.log.Debug("transport dropped messages", zap.String("reason", reason), zap.String("drop", rc.Reason.String()),
+				zap.String("subject", in.Subject()), zap.Uint64("count", n))
 		}
 	}
 }
@@ -304,6 +377,7 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 		c.m.ObservePhase(metrics.PhaseBroadcast, t1.Sub(t0)+time.Since(t2))
 	}
 	waitStart := time.Now()
+	var reduce time.Duration // time in the state machine's Deliver, which adds along the tree
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
 	var starved time.Time // when live workers fell below the minimum
@@ -313,7 +387,8 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 		}
 		if vec, ok := c.sm.Result(); ok {
 			if c.m != nil {
-				c.m.ObservePhase(metrics.PhaseComputeWait, time.Since(waitStart))
+				c.m.ObservePhase(metrics.PhaseComputeWait, time.Since(waitStart)-reduce)
+				c.m.ObservePhase(metrics.PhaseReduce, reduce)
 			}
 			return vec, nil
 		}
@@ -330,21 +405,28 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 				c.reject(rejectReason(err), err)
 				continue
 			}
+			if err := c.checkSender(m.Subject, string(ct.Worker)); err != nil {
+				c.reject("unknown_worker", err)
+				continue
+			}
+			d0 := time.Now()
 			if err := c.sm.Deliver(ct); err != nil {
 				c.reject(rejectReason(err), err)
 			}
+			reduce += time.Since(d0)
 		case m := <-c.joins.C:
-			c.onHello(m.Data, c.sm.Join)
+			c.onHello(m, c.sm.Join)
 		case m := <-c.hbs.C:
-			c.onHello(m.Data, c.sm.Heartbeat)
+			c.onHello(m, c.sm.Heartbeat)
 		case m := <-c.leaves.C:
-			c.onHello(m.Data, c.sm.Leave)
+			c.onHello(m, c.sm.Leave)
 		case m := <-c.fails.C:
 			if err := c.onFailure(m.Data); err != nil {
 				return nil, err
 			}
 		case <-tick.C:
 			c.sm.Tick()
+			c.countDrops()
 			live := len(c.sm.Live())
 			switch {
 			case live >= c.cfg.MinWorkers:
