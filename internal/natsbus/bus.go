@@ -33,8 +33,8 @@ var (
 const (
 	DefaultConnectTimeout = 2 * time.Second
 	DefaultReconnectWait  = 500 * time.Millisecond
-	DefaultPingInterval   = 5 * time.Second
-	DefaultMaxPingsOut    = 2
+	DefaultPingInterval   = time.Second
+	DefaultMaxPingsOut    = 3
 	DefaultDrainTimeout   = 5 * time.Second
 	DefaultPendingMsgs    = 1 << 16
 	DefaultPendingBytes   = 256 << 20
