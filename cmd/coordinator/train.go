@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
 
 	"github.com/dptrain/dptrain/internal/cli"
@@ -39,7 +40,7 @@ type trainFlags struct {
 	seed                                                                            uint64
 	joinTimeout, grace, heartbeatTimeout                                            time.Duration
 	nats                                                                            cli.NATSFlags
-	checkpointDir, missing                                                          string
+	checkpointDir, missing, plot, classWeights                                      string
 	checkpointEvery                                                                 int
 	resume                                                                          bool
 }
@@ -65,6 +66,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.epochs, "epochs", 0, "epochs; full batch: the iteration cap (0: run to --tol, at most 10000); mini-batch: 0 means 10")
 	fs.Float64Var(&f.l2, "l2", 1e-4, "λ of the L2 penalty (λ/2)‖W‖², biases not penalised")
 	fs.Float64Var(&f.smoothing, "label-smoothing", 0, "label smoothing ε in [0,1)")
+	fs.StringVar(&f.classWeights, "class-weights", "", "per-class loss weights, comma separated in class order (binary: negative,positive)")
 	fs.Float64Var(&f.tol, "tol", 1e-9, "L-BFGS: stop when ‖∇J‖∞ ≤ tol")
 	fs.Float64Var(&f.ftol, "ftol", 1e-13, "L-BFGS: stop when the relative decrease of J is ≤ ftol")
 	fs.StringVar(&f.scale, "scale", "maxabs", "feature scaling fitted on the training set: none, maxabs or standard")
@@ -89,6 +91,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.resume, "resume", false, "continue the job from its newest checkpoint (the same command, with --resume)")
 	fs.StringVar(&f.out, "out", "", "write the model (safetensors) here")
 	fs.StringVar(&f.report, "report", "", "write a JSON report here")
+	fs.StringVar(&f.plot, "plot", "", "write the loss and accuracy curves per epoch to this PNG file")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "auto, json or console")
@@ -139,11 +142,32 @@ func runTrain(ctx context.Context, args []string) error {
 			}
 		}()
 	}
-	cfg.Train.OnEpoch, cfg.Train.OnStep = progress(log, cm)
+	var (
+		hist history
+		bar  *progressbar.ProgressBar
+	)
+	cfg.OnStart = func(_ *trainer.JobSpec, steps int) {
+		if f.batchSize == 0 && f.epochs == 0 {
+			steps = -1 // L-BFGS to tolerance: a spinner
+		}
+		if f.logFormat != "json" {
+			bar = newBar(steps)
+		}
+	}
+	cfg.Train.OnEpoch, cfg.Train.OnStep = progress(log, cm, &hist, func() *progressbar.ProgressBar { return bar })
 
 	out, err := job.Run(ctx, cfg, log, cm)
+	if bar != nil {
+		_ = bar.Finish()
+	}
 	if err != nil {
 		return err
+	}
+	if f.plot != "" {
+		if err := writePlot(f.plot, &hist); err != nil {
+			return err
+		}
+		log.Info("plot written", zap.String("path", f.plot))
 	}
 	if f.out != "" {
 		if err := modelfile.Write(f.out, job.Meta(out.Spec, out.Prob), out.Result.Theta); err != nil {
@@ -192,7 +216,11 @@ func jobConfig(f *trainFlags) (job.Config, error) {
 		mc.Hidden = h
 	}
 	cfg.Data = trainer.DataConfig{Train: f.train, Test: f.test, Read: opt, Scale: f.scale, MicroShards: f.microShards, HoldOut: f.holdOut}
-	cfg.Job = trainer.JobConfig{Loss: f.lossName, LossCfg: loss.Config{Smoothing: f.smoothing}, Model: mc, Seed: f.seed, BatchSize: f.batchSize,
+	cw, err := parseFloats(f.classWeights)
+	if err != nil {
+		return cfg, fmt.Errorf("--class-weights: %w", err)
+	}
+	cfg.Job = trainer.JobConfig{Loss: f.lossName, LossCfg: loss.Config{Smoothing: f.smoothing, ClassWeights: cw}, Model: mc, Seed: f.seed, BatchSize: f.batchSize,
 		Salt: fmt.Sprint(f.optimizer, f.lr, f.l2, f.epochs, f.tol, f.ftol, f.momentum, f.schedule)}
 	lc := optim.DefaultLBFGSConfig()
 	lc.GradTol, lc.FTol = f.tol, f.ftol
@@ -247,42 +275,6 @@ func parseHidden(s string) ([]int, error) {
 	return out, nil
 }
 
-// progress returns the callbacks that log each epoch and feed the metrics.
-func progress(log *zap.Logger, cm *metrics.Coordinator) (func(trainer.EpochReport), func(trainer.StepReport)) {
-	onEpoch := func(r trainer.EpochReport) {
-		fields := []zap.Field{zap.Int("epoch", r.Epoch+1), zap.Uint64("steps", r.Steps), zap.Float64("objective", r.Objective),
-			zap.Float64("grad_norm", r.GradNorm), zap.Float64("seconds", r.Seconds)}
-		if r.Test != nil {
-			fields = append(fields, zap.Float64("test_loss", r.Test.Loss), zap.Float64("test_accuracy", r.Test.Accuracy))
-		}
-		log.Info("epoch", fields...)
-		cm.Epoch.Set(float64(r.Epoch + 1))
-		if r.Test != nil {
-			cm.TestLoss.Set(r.Test.Loss)
-			cm.TestAccuracy.Set(r.Test.Accuracy)
-		}
-	}
-	var lastStep time.Time
-	onStep := func(r trainer.StepReport) {
-		if !lastStep.IsZero() {
-			cm.StepDuration.Observe(time.Since(lastStep).Seconds())
-		}
-		lastStep = time.Now()
-		if r.Loss != 0 {
-			cm.TrainLoss.Set(r.Loss)
-		}
-		log.Debug("step", zap.Uint64("step", r.Step), zap.Float64("objective", r.Objective), zap.Float64("grad_norm", r.GradNorm))
-		cm.Step.Set(float64(r.Step))
-		cm.StepsCompleted.Inc()
-		cm.GradientNorm.Set(r.GradNorm)
-		cm.TrainObjective.Set(r.Objective)
-		cm.LearningRate.Set(r.LR)
-		cm.Examples.Add(r.Examples)
-		cm.ObservePhase(metrics.PhaseUpdate, r.Update)
-	}
-	return onEpoch, onStep
-}
-
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -320,4 +312,20 @@ func (s *syncGatherers) Gather() ([]*dto.MetricFamily, error) {
 	gs := append(prometheus.Gatherers(nil), s.gs...)
 	s.mu.Unlock()
 	return gs.Gather()
+}
+
+// parseFloats parses a comma-separated list of numbers ("" is nil).
+func parseFloats(s string) ([]float64, error) {
+	var out []float64
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", p)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

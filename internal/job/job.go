@@ -50,6 +50,10 @@ type Config struct {
 	CheckpointEvery int
 	Resume          bool
 
+	// OnStart, when set, is called before the first step with the spec
+	// and the number of steps planned (for progress displays).
+	OnStart func(spec *trainer.JobSpec, plannedSteps int)
+
 	// WorkerRegistry, when set, is called for each local worker and returns
 	// the registry its metrics go to (one per worker: a worker's series
 	// carry its name, and its transport counters would clash with the
@@ -243,6 +247,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 		log.Info("waiting for workers", zap.Int("workers", want), zap.Duration("timeout", cfg.JoinTimeout))
 		if err := coord.WaitForWorkers(runCtx, want, cfg.JoinTimeout); err != nil {
 			return err
+		}
+		if cfg.OnStart != nil {
+			cfg.OnStart(spec, plannedSteps(cfg.Train, spec))
 		}
 		r, err := trainer.Train(runCtx, coord, prob, cfg.Train, theta)
 		if err != nil {
