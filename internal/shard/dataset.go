@@ -3,6 +3,13 @@
 // fits feature scaling, and splits them into micro-shards: the unit of work
 // and of reduction. The number of micro-shards is a function of the data and
 // the configuration, never of the number of workers.
+//
+// A job reads its training file with Load, its test file with the training
+// set's Task and Classes (so labels map to the same indices), calls Align so
+// both have the same columns and storage, fits a Scaler on the training set
+// and applies it to both. Workers that read the files themselves pass the
+// resulting width and storage (ReadOptions.NumFeatures, Storage) so that
+// they hold the very same matrix, bit for bit.
 package shard
 
 // Task is the kind of supervised problem a dataset poses.
