@@ -20,6 +20,7 @@ commands:
   train     train a model (coordinator of a distributed job)
   eval      evaluate a model file on labelled data
   predict   write the class probabilities of each row
+  experiment  compare the losses on real data (docs/experiments.md)
 
 Run "coordinator <command> -h" for the flags of a command.
 `
@@ -41,6 +42,8 @@ func main() {
 		err = runEval(ctx, args)
 	case "predict":
 		err = runPredict(ctx, args)
+	case "experiment":
+		err = runExperiment(ctx, args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dptrain/dptrain/internal/natsbus"
 	"github.com/dptrain/dptrain/internal/optim"
@@ -130,16 +131,47 @@ type ObjectStore struct{ Objects *natsbus.Objects }
 // CheckpointBucket is the object store bucket of checkpoints.
 const CheckpointBucket = "dpt-checkpoints"
 
-// Save implements CheckpointStore.
+// Bounds of ObjectStore.Save's retries.
+const (
+	// CheckpointRetry is how long a failed Put is retried: a NATS server
+	// restarting mid-run must not stop the job, since the connection comes
+	// back by itself. It matches the default --grace.
+	CheckpointRetry = 30 * time.Second
+	// checkpointAttempt + size / checkpointRate bounds one Put: a Put
+	// caught by a disconnect may wait for acknowledgements that never come.
+	checkpointAttempt = 2 * time.Second
+	checkpointRate    = 10 << 20 // bytes per second
+)
+
+// Save implements CheckpointStore. A failed Put (typically "server is
+// disconnected" while the client reconnects) is retried with backoff from
+// 100 ms to 2 s for up to CheckpointRetry, each attempt bounded by 2 s plus
+// a second per 10 MiB; then the last error is returned.
 func (o ObjectStore) Save(ctx context.Context, c *Checkpoint) (int, error) {
 	b, err := EncodeCheckpoint(c)
 	if err != nil {
 		return 0, err
 	}
-	if err := o.Objects.Put(ctx, c.Job, b); err != nil {
-		return 0, fmt.Errorf("trainer: checkpoint: %w", err)
+	deadline := time.Now().Add(CheckpointRetry)
+	attempt := checkpointAttempt + time.Duration(len(b))*time.Second/checkpointRate
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := o.Objects.Put(actx, c.Job, b)
+		cancel()
+		if err == nil {
+			return len(b), nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return 0, fmt.Errorf("trainer: checkpoint: %w (retried for %v)", err, CheckpointRetry)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("trainer: checkpoint: %w (%w)", err, ctx.Err())
+		case <-t.C:
+		}
 	}
-	return len(b), nil
 }
 
 // Load implements CheckpointStore.

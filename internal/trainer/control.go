@@ -29,15 +29,30 @@ type Failure struct {
 	Error  string `json:"error"`
 }
 
-// maxControl bounds a control message's size.
-const maxControl = 64 << 10
+// maxControl bounds a control message's size; maxSpec a job spec's, which
+// carries the scaling of every feature and the class names.
+const (
+	maxControl = 64 << 10
+	maxSpec    = 1 << 30
+)
 
 func decodeControl(b []byte, v any) error {
-	if len(b) > maxControl {
-		return fmt.Errorf("trainer: control message of %d bytes exceeds %d", len(b), maxControl)
+	return decodeJSON(b, v, maxControl)
+}
+
+func decodeJSON(b []byte, v any, limit int) error {
+	if len(b) > limit {
+		return fmt.Errorf("trainer: control message of %d bytes exceeds %d", len(b), limit)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("trainer: control message: %w", err)
 	}
 	return nil
+}
+
+// JobAck is the coordinator's reply to a job request. The spec itself can
+// be larger than one NATS message, so it is (re)published, chunked, on the
+// job subject, to which workers subscribe before they ask.
+type JobAck struct {
+	Job string `json:"job"`
 }

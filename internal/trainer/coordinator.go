@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -126,7 +127,20 @@ func NewCoordinator(cfg CoordinatorConfig, spec *JobSpec, prob *Problem, bus *na
 		c.Close()
 		return nil, fmt.Errorf("trainer: %w", err)
 	}
-	if c.stopResponder, err = bus.Respond(s.JobRequest(), func([]byte) []byte { return specJSON }); err != nil {
+	ack, _ := json.Marshal(JobAck{Job: spec.Job})
+	var lastSpec atomic.Int64
+	republish := func([]byte) []byte {
+		// Answer every request; publish the (possibly large) spec at most
+		// every 100 ms however many workers ask at once.
+		if now := time.Now().UnixNano(); now-lastSpec.Load() > int64(100*time.Millisecond) {
+			lastSpec.Store(now)
+			if err := bus.Publish(s.Job(), specJSON); err != nil {
+				log.Warn("publishing the job spec", zap.Error(err))
+			}
+		}
+		return ack
+	}
+	if c.stopResponder, err = bus.Respond(s.JobRequest(), republish); err != nil {
 		c.Close()
 		return nil, err
 	}

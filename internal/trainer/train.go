@@ -73,6 +73,9 @@ type StepReport struct {
 
 // EpochReport describes one epoch.
 type EpochReport struct {
+	// Theta is the parameters at the end of the epoch: a view, valid
+	// during the callback only.
+	Theta     []float64
 	Epoch     int
 	Steps     uint64
 	Objective float64 // on the last batch (mini-batch) or the training set
@@ -151,7 +154,7 @@ func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta
 	}
 	epochStart := time.Now()
 	endEpoch := func(epoch int, f, gnorm float64) error {
-		rep := EpochReport{Epoch: epoch, Steps: res.Steps, Objective: f, GradNorm: gnorm}
+		rep := EpochReport{Theta: theta, Epoch: epoch, Steps: res.Steps, Objective: f, GradNorm: gnorm}
 		res.Epochs = epoch + 1
 		if cfg.EvalEvery > 0 && (epoch+1)%cfg.EvalEvery == 0 {
 			t, err := testEval(epoch)

@@ -141,7 +141,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		case m := <-jobIn.C:
 			var spec JobSpec
-			if err := decodeControl(m.Data, &spec); err != nil {
+			if err := decodeJSON(m.Data, &spec, maxSpec); err != nil {
 				w.log.Warn("bad job message", zap.Error(err))
 				continue
 			}
@@ -171,19 +171,13 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) requestJob(ctx context.Context) {
+	// The reply is a small acknowledgement; the coordinator answers by
+	// publishing the spec on the job subject, where Run receives it.
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	b, err := w.bus.Request(rctx, w.cfg.Subjects.JobRequest(), []byte(w.cfg.Name))
-	if err != nil {
+	if _, err := w.bus.Request(rctx, w.cfg.Subjects.JobRequest(), []byte(w.cfg.Name)); err != nil {
 		w.log.Debug("no job yet", zap.Error(err))
-		return
 	}
-	var spec JobSpec
-	if err := decodeControl(b, &spec); err != nil {
-		w.log.Warn("bad job reply", zap.Error(err))
-		return
-	}
-	w.onJob(ctx, &spec)
 }
 
 func (w *Worker) hello(subject string) {
