@@ -70,7 +70,12 @@ type trainReport struct {
 	Steps        uint64 `json:"steps"`
 	Workers      int    `json:"workers"`
 	Reissued     uint64 `json:"reissued"`
-	Test         *struct {
+	Train        struct {
+		Objective float64 `json:"objective"`
+		Loss      float64 `json:"loss"`
+		Accuracy  float64 `json:"accuracy"`
+	} `json:"train"`
+	Test *struct {
 		Accuracy float64 `json:"accuracy"`
 		Loss     float64 `json:"loss"`
 	} `json:"test"`
@@ -152,6 +157,9 @@ func TestEndToEndSameBits(t *testing.T) {
 			want = r.ParamsSHA256
 			if r.Test == nil || r.Test.Accuracy < 0.85 {
 				t.Errorf("%s: test metrics %+v", run.name, r.Test)
+			}
+			if tr := r.Train; !(tr.Objective > tr.Loss && tr.Loss > 0 && tr.Accuracy > 0.85) {
+				t.Errorf("%s: train section %+v: want objective > loss > 0 and an accuracy", run.name, tr)
 			}
 		} else if r.ParamsSHA256 != want {
 			t.Errorf("%s: params_sha256 %s, local-1 gave %s", run.name, r.ParamsSHA256, want)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -64,7 +65,8 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.momentum, "momentum", 0.9, "momentum of momentum and nesterov")
 	fs.IntVar(&f.batchSize, "batch-size", 0, "examples per step over all workers (0 = full batch)")
 	fs.IntVar(&f.epochs, "epochs", 0, "epochs; full batch: the iteration cap (0: run to --tol, at most 10000); mini-batch: 0 means 10")
-	fs.Float64Var(&f.l2, "l2", 1e-4, "λ of the L2 penalty (λ/2)‖W‖², biases not penalised")
+	f.l2 = 1e-4
+	fs.Var((*ratioFlag)(&f.l2), "l2", "λ of the L2 penalty (λ/2)‖W‖², biases not penalised; a number or a ratio such as 1/32561")
 	fs.Float64Var(&f.smoothing, "label-smoothing", 0, "label smoothing ε in [0,1)")
 	fs.StringVar(&f.classWeights, "class-weights", "", "per-class loss weights, comma separated in class order (binary: negative,positive)")
 	fs.Float64Var(&f.tol, "tol", 1e-9, "L-BFGS: stop when ‖∇J‖∞ ≤ tol")
@@ -328,4 +330,29 @@ func parseFloats(s string) ([]float64, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// ratioFlag is a float flag that also accepts a ratio "a/b".
+type ratioFlag float64
+
+func (r *ratioFlag) String() string { return strconv.FormatFloat(float64(*r), 'g', -1, 64) }
+
+func (r *ratioFlag) Set(s string) error {
+	num, den, isRatio := strings.Cut(s, "/")
+	a, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil {
+		return fmt.Errorf("%q: expected a number or a ratio a/b", s)
+	}
+	if isRatio {
+		b, err := strconv.ParseFloat(strings.TrimSpace(den), 64)
+		if err != nil || b == 0 {
+			return fmt.Errorf("%q: expected a number or a ratio a/b with b ≠ 0", s)
+		}
+		a /= b
+	}
+	if a < 0 || math.IsNaN(a) || math.IsInf(a, 0) {
+		return fmt.Errorf("%q: expected a finite λ ≥ 0", s)
+	}
+	*r = ratioFlag(a)
+	return nil
 }

@@ -7,6 +7,7 @@ package job
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -101,10 +102,29 @@ type Report struct {
 	WorkersDead  uint64            `json:"workers_dead"`
 }
 
-// TrainMetrics are the training-set figures at the final parameters.
+// TrainMetrics are the training-set figures at the final parameters: the
+// objective J(θ) and the metrics of the task.
 type TrainMetrics struct {
 	Objective float64 `json:"objective"`
 	eval.Metrics
+}
+
+// MarshalJSON writes the metrics' fields and "objective" in one object
+// (eval.Metrics has a MarshalJSON of its own, which embedding would promote
+// and so drop the objective).
+func (t TrainMetrics) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(t.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	if fields["objective"], err = json.Marshal(t.Objective); err != nil {
+		return nil, err
+	}
+	return json.Marshal(fields)
 }
 
 // Outcome is what Run returns: the report, the parameters and the spec.

@@ -3,21 +3,47 @@ package model
 import "gonum.org/v1/gonum/floats"
 
 // The kernels below mix float32 features with float64 parameters. Each has
-// one defined order of floating-point operations, which the assembly
-// versions reproduce bit for bit, so a result never depends on which
-// implementation ran. Products are rounded before they are added (no fused
-// multiply-add): the explicit float64(·) conversions stop the compiler from
-// fusing on architectures that could.
+// one defined order of floating-point operations, which every
+// implementation (the portable Go here, the SSE2 and AVX-512 assembly on
+// amd64) reproduces bit for bit, so a result never depends on which
+// implementation ran or on the machine a worker runs on. Products are
+// rounded before they are added (no fused multiply-add): the explicit
+// float64(·) conversions stop the compiler from fusing on architectures
+// that could.
+//
+// # Lane order of a dot product
+//
+// A dense dot product Σ_j x_j·w_j over n features sums in dotLanes = 8
+// partial sums: with n8 = n rounded down to a multiple of 8, partial sum s_l
+// (l = 0..7) adds the products of j ≡ l (mod 8), j < n8, in increasing j;
+// then
+//
+//	dot = (((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7))) + x_{n8}·w_{n8} + … (left to right)
+//
+// which is one 512-bit register of partial sums, or two of 256, or four of
+// 128 bits. A CSR row follows the same order: its nonzero features go to
+// the partial sum of their column, so that dense and CSR storage of the
+// same row give the same bits (a zero feature only ever adds ±0 to a sum
+// that starts at +0, which changes no bits while the parameters are
+// finite).
+//
+// # Order of a gradient update
+//
+// ∂W_j += x_j·δ is element-wise: each element of ∂W receives the products of
+// the rows in row order, whatever the blocking.
 
-// dotLanes is the number of partial sums of dotF32.
+// dotLanes is the number of partial sums of a dense dot product.
 const dotLanes = 8
 
-// dotF32Go returns Σ_i float64(x[i])·w[i] over i < len(x); len(w) ≥ len(x).
-// The order is fixed: with n8 = len(x) rounded down to a multiple of 8,
-// partial sum s_l (l = 0..7) adds the products of i ≡ l (mod 8), i < n8, in
-// increasing i; then
-//
-//	dot = (((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7))) + x[n8]·w[n8] + … (left to right)
+// tileRows is the number of rows a tile kernel processes at once and
+// tileOut the number of outputs of the wide tile kernels.
+const (
+	tileRows = 4
+	tileOut  = 4
+)
+
+// dotF32Go returns Σ_i float64(x[i])·w[i] over i < len(x) in the lane
+// order; len(w) ≥ len(x).
 func dotF32Go(x []float32, w []float64) float64 {
 	w = w[:len(x)]
 	var s0, s1, s2, s3, s4, s5, s6, s7 float64
@@ -40,6 +66,27 @@ func dotF32Go(x []float32, w []float64) float64 {
 	return s
 }
 
+// dotF32StridedGo returns Σ_j float64(x[j])·w[j·stride] over j < len(x) in
+// the lane order: the dot product of x with a column of a row-major
+// matrix. len(w) > (len(x)−1)·stride.
+func dotF32StridedGo(x []float32, w []float64, stride int) float64 {
+	var s [dotLanes]float64
+	n8 := len(x) &^ (dotLanes - 1)
+	for j := range n8 {
+		s[j&(dotLanes-1)] += float64(float64(x[j]) * w[j*stride])
+	}
+	r := reduceLanes(&s)
+	for j := n8; j < len(x); j++ {
+		r += float64(float64(x[j]) * w[j*stride])
+	}
+	return r
+}
+
+// reduceLanes returns ((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7)).
+func reduceLanes(s *[dotLanes]float64) float64 {
+	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+}
+
 // axpyF32Go adds a·float64(x[i]) to dst[i] for i < len(x); len(dst) ≥ len(x).
 func axpyF32Go(dst []float64, a float64, x []float32) {
 	dst = dst[:len(x)]
@@ -48,14 +95,22 @@ func axpyF32Go(dst []float64, a float64, x []float32) {
 	}
 }
 
-// dotSparse returns Σ_k float64(val[k])·w[idx[k]] in increasing k.
-func dotSparse(idx []int32, val []float32, w []float64) float64 {
+// dotSparse returns Σ_k float64(val[k])·w[idx[k]] in the lane order of a
+// dense row of cols features (idx ascending, all < cols).
+func dotSparse(idx []int32, val []float32, w []float64, cols int) float64 {
 	val = val[:len(idx)]
-	s := 0.0
-	for k, j := range idx {
-		s += float64(float64(val[k]) * w[j])
+	n8 := int32(cols &^ (dotLanes - 1))
+	var s [dotLanes]float64
+	k := 0
+	for ; k < len(idx) && idx[k] < n8; k++ {
+		j := idx[k]
+		s[j&(dotLanes-1)] += float64(float64(val[k]) * w[j])
 	}
-	return s
+	r := reduceLanes(&s)
+	for ; k < len(idx); k++ {
+		r += float64(float64(val[k]) * w[idx[k]])
+	}
+	return r
 }
 
 // axpySparse adds a·float64(val[k]) to dst[idx[k]] for every k.
@@ -63,6 +118,42 @@ func axpySparse(dst []float64, a float64, idx []int32, val []float32) {
 	val = val[:len(idx)]
 	for k, j := range idx {
 		dst[j] += float64(a * float64(val[k]))
+	}
+}
+
+// dotTileGo writes into out[i·tileOut+t], for rows i < tileRows and
+// outputs t < nt, the lane-order dot product over the first n8 features
+// (a multiple of 8) of the row at x[off[i]:] with the weights at
+// w[t·ws:]: the reduced partial sums, before any tail feature.
+func dotTileGo(out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, w []float64, ws, nt, n8 int) {
+	for i, o := range off {
+		xi := x[o : o+n8]
+		for t := range nt {
+			out[i*tileOut+t] = dotF32Go(xi, w[t*ws:t*ws+n8])
+		}
+	}
+}
+
+// axpyTileGo adds, for outputs t < nt and rows i < tileRows in that order,
+// δ[i·tileOut+t]·x[off[i]+j] to g[t·gs+j] for j < n8.
+func axpyTileGo(g []float64, gs int, x []float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+	for t := range nt {
+		gt := g[t*gs : t*gs+n8]
+		for i, o := range off {
+			axpyF32Go(gt, delta[i*tileOut+t], x[o:o+n8])
+		}
+	}
+}
+
+// checkTile panics unless a tile kernel's operands are in bounds.
+func checkTile(x []float32, off *[tileRows]int, w []float64, ws, nt, n8 int) {
+	if n8 < 0 || n8%dotLanes != 0 || nt < 1 || nt > tileOut || (nt > 1 && ws < n8) || len(w) < (nt-1)*ws+n8 {
+		panic("model: tile kernel operands out of bounds")
+	}
+	for _, o := range off {
+		if o < 0 || o+n8 > len(x) {
+			panic("model: tile kernel row out of bounds")
+		}
 	}
 }
 

@@ -115,3 +115,257 @@ tail:
 
 done:
 	RET
+
+// ---- AVX-512 tile kernels ----
+//
+// Each zmm register holds the eight partial sums of one dot product (lane
+// l sums the products of the features j ≡ l mod 8), or eight consecutive
+// elements of a gradient row. Products are rounded (VMULPD) before they are
+// added (VADDPD): the same operations as the portable Go kernels.
+
+// MA adds the product x·w to acc, through the temporary t.
+#define MA(x, w, t, acc) VMULPD w, x, t; VADDPD t, acc, acc
+
+// HSUM reduces the partial sums in Z (low halves Y, X) to one float64 in
+// the low lane of X: ((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7)).
+#define HSUM(Z, Y, X) VEXTRACTF64X4 $1, Z, Y24; VADDPD Y24, Y, Y; VEXTRACTF32X4 $1, Y, X24; VADDPD X24, X, X; VUNPCKHPD X, X, X25; VADDSD X25, X, X
+
+// ROWS loads the four row pointers x + 4·off[i] into R8..R11 (x in SI,
+// &off in DI).
+#define ROWS MOVQ 0(DI), R8; LEAQ (SI)(R8*4), R8; MOVQ 8(DI), R9; LEAQ (SI)(R9*4), R9; MOVQ 16(DI), R10; LEAQ (SI)(R10*4), R10; MOVQ 24(DI), R11; LEAQ (SI)(R11*4), R11
+
+// CVT4 converts eight features of each of the four rows at element AX to
+// float64 in Z16..Z19.
+#define CVT4 VCVTPS2PD (R8)(AX*4), Z16; VCVTPS2PD (R9)(AX*4), Z17; VCVTPS2PD (R10)(AX*4), Z18; VCVTPS2PD (R11)(AX*4), Z19
+
+// func dot4x4AVX512(out *[16]float64, x *float32, off *[4]int, w *float64, ws, n8 int)
+//
+// Z(4i+t) accumulates row i against output t; rows in R8..R11, outputs
+// w + 8·t·ws in R12, R13, R14, DX.
+TEXT ·dot4x4AVX512(SB), NOSPLIT, $0-48
+	MOVQ x+8(FP), SI
+	MOVQ off+16(FP), DI
+	ROWS
+	MOVQ w+24(FP), R12
+	MOVQ ws+32(FP), BX
+	SHLQ $3, BX
+	LEAQ (R12)(BX*1), R13
+	LEAQ (R13)(BX*1), R14
+	LEAQ (R14)(BX*1), DX
+	MOVQ n8+40(FP), CX
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+	VXORPD Z4, Z4, Z4
+	VXORPD Z5, Z5, Z5
+	VXORPD Z6, Z6, Z6
+	VXORPD Z7, Z7, Z7
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+	VXORPD Z12, Z12, Z12
+	VXORPD Z13, Z13, Z13
+	VXORPD Z14, Z14, Z14
+	VXORPD Z15, Z15, Z15
+	XORQ AX, AX
+
+dot44loop:
+	CVT4
+	VMOVUPD (R12)(AX*8), Z20
+	VMOVUPD (R13)(AX*8), Z21
+	VMOVUPD (R14)(AX*8), Z22
+	VMOVUPD (DX)(AX*8), Z23
+	MA(Z16, Z20, Z24, Z0)
+	MA(Z16, Z21, Z25, Z1)
+	MA(Z16, Z22, Z26, Z2)
+	MA(Z16, Z23, Z27, Z3)
+	MA(Z17, Z20, Z28, Z4)
+	MA(Z17, Z21, Z29, Z5)
+	MA(Z17, Z22, Z30, Z6)
+	MA(Z17, Z23, Z31, Z7)
+	MA(Z18, Z20, Z24, Z8)
+	MA(Z18, Z21, Z25, Z9)
+	MA(Z18, Z22, Z26, Z10)
+	MA(Z18, Z23, Z27, Z11)
+	MA(Z19, Z20, Z28, Z12)
+	MA(Z19, Z21, Z29, Z13)
+	MA(Z19, Z22, Z30, Z14)
+	MA(Z19, Z23, Z31, Z15)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   dot44loop
+
+	MOVQ out+0(FP), DI
+	HSUM(Z0, Y0, X0)
+	VMOVSD X0, 0(DI)
+	HSUM(Z1, Y1, X1)
+	VMOVSD X1, 8(DI)
+	HSUM(Z2, Y2, X2)
+	VMOVSD X2, 16(DI)
+	HSUM(Z3, Y3, X3)
+	VMOVSD X3, 24(DI)
+	HSUM(Z4, Y4, X4)
+	VMOVSD X4, 32(DI)
+	HSUM(Z5, Y5, X5)
+	VMOVSD X5, 40(DI)
+	HSUM(Z6, Y6, X6)
+	VMOVSD X6, 48(DI)
+	HSUM(Z7, Y7, X7)
+	VMOVSD X7, 56(DI)
+	HSUM(Z8, Y8, X8)
+	VMOVSD X8, 64(DI)
+	HSUM(Z9, Y9, X9)
+	VMOVSD X9, 72(DI)
+	HSUM(Z10, Y10, X10)
+	VMOVSD X10, 80(DI)
+	HSUM(Z11, Y11, X11)
+	VMOVSD X11, 88(DI)
+	HSUM(Z12, Y12, X12)
+	VMOVSD X12, 96(DI)
+	HSUM(Z13, Y13, X13)
+	VMOVSD X13, 104(DI)
+	HSUM(Z14, Y14, X14)
+	VMOVSD X14, 112(DI)
+	HSUM(Z15, Y15, X15)
+	VMOVSD X15, 120(DI)
+	VZEROUPPER
+	RET
+
+// func dot4x1AVX512(out *[16]float64, x *float32, off *[4]int, w *float64, n8 int)
+//
+// Z0..Z3 accumulate rows 0..3 against the one output at w (R12).
+TEXT ·dot4x1AVX512(SB), NOSPLIT, $0-40
+	MOVQ x+8(FP), SI
+	MOVQ off+16(FP), DI
+	ROWS
+	MOVQ w+24(FP), R12
+	MOVQ n8+32(FP), CX
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+	XORQ AX, AX
+
+dot41loop:
+	CVT4
+	VMOVUPD (R12)(AX*8), Z20
+	MA(Z16, Z20, Z24, Z0)
+	MA(Z17, Z20, Z25, Z1)
+	MA(Z18, Z20, Z26, Z2)
+	MA(Z19, Z20, Z27, Z3)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   dot41loop
+
+	MOVQ out+0(FP), DI
+	HSUM(Z0, Y0, X0)
+	VMOVSD X0, 0(DI)
+	HSUM(Z1, Y1, X1)
+	VMOVSD X1, 32(DI)
+	HSUM(Z2, Y2, X2)
+	VMOVSD X2, 64(DI)
+	HSUM(Z3, Y3, X3)
+	VMOVSD X3, 96(DI)
+	VZEROUPPER
+	RET
+
+
+// func axpy4x4AVX512(grad *float64, gs int, x *float32, off *[4]int, delta *[16]float64, n8 int)
+//
+// Z(4i+t) holds δ_it broadcast; gradient rows g + 8·t·gs in R12, R13, R14, DX.
+TEXT ·axpy4x4AVX512(SB), NOSPLIT, $0-48
+	MOVQ x+16(FP), SI
+	MOVQ off+24(FP), DI
+	ROWS
+	MOVQ grad+0(FP), R12
+	MOVQ gs+8(FP), BX
+	SHLQ $3, BX
+	LEAQ (R12)(BX*1), R13
+	LEAQ (R13)(BX*1), R14
+	LEAQ (R14)(BX*1), DX
+	MOVQ delta+32(FP), DI
+	VBROADCASTSD 0(DI), Z0
+	VBROADCASTSD 8(DI), Z1
+	VBROADCASTSD 16(DI), Z2
+	VBROADCASTSD 24(DI), Z3
+	VBROADCASTSD 32(DI), Z4
+	VBROADCASTSD 40(DI), Z5
+	VBROADCASTSD 48(DI), Z6
+	VBROADCASTSD 56(DI), Z7
+	VBROADCASTSD 64(DI), Z8
+	VBROADCASTSD 72(DI), Z9
+	VBROADCASTSD 80(DI), Z10
+	VBROADCASTSD 88(DI), Z11
+	VBROADCASTSD 96(DI), Z12
+	VBROADCASTSD 104(DI), Z13
+	VBROADCASTSD 112(DI), Z14
+	VBROADCASTSD 120(DI), Z15
+	MOVQ n8+40(FP), CX
+	XORQ AX, AX
+
+axpy44loop:
+	CVT4
+	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
+	VMOVUPD (R12)(AX*8), Z20
+	MA(Z16, Z0, Z24, Z20)
+	MA(Z17, Z4, Z25, Z20)
+	MA(Z18, Z8, Z26, Z20)
+	MA(Z19, Z12, Z27, Z20)
+	VMOVUPD Z20, (R12)(AX*8)
+	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
+	VMOVUPD (R13)(AX*8), Z20
+	MA(Z16, Z1, Z24, Z20)
+	MA(Z17, Z5, Z25, Z20)
+	MA(Z18, Z9, Z26, Z20)
+	MA(Z19, Z13, Z27, Z20)
+	VMOVUPD Z20, (R13)(AX*8)
+	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
+	VMOVUPD (R14)(AX*8), Z20
+	MA(Z16, Z2, Z24, Z20)
+	MA(Z17, Z6, Z25, Z20)
+	MA(Z18, Z10, Z26, Z20)
+	MA(Z19, Z14, Z27, Z20)
+	VMOVUPD Z20, (R14)(AX*8)
+	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
+	VMOVUPD (DX)(AX*8), Z20
+	MA(Z16, Z3, Z24, Z20)
+	MA(Z17, Z7, Z25, Z20)
+	MA(Z18, Z11, Z26, Z20)
+	MA(Z19, Z15, Z27, Z20)
+	VMOVUPD Z20, (DX)(AX*8)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   axpy44loop
+	VZEROUPPER
+	RET
+
+// func axpy4x1AVX512(grad *float64, x *float32, off *[4]int, delta *[16]float64, n8 int)
+TEXT ·axpy4x1AVX512(SB), NOSPLIT, $0-40
+	MOVQ x+8(FP), SI
+	MOVQ off+16(FP), DI
+	ROWS
+	MOVQ grad+0(FP), R12
+	MOVQ delta+24(FP), DI
+	VBROADCASTSD 0(DI), Z0
+	VBROADCASTSD 32(DI), Z1
+	VBROADCASTSD 64(DI), Z2
+	VBROADCASTSD 96(DI), Z3
+	MOVQ n8+32(FP), CX
+	XORQ AX, AX
+
+axpy41loop:
+	CVT4
+	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
+	VMOVUPD (R12)(AX*8), Z20
+	MA(Z16, Z0, Z24, Z20)
+	MA(Z17, Z1, Z25, Z20)
+	MA(Z18, Z2, Z26, Z20)
+	MA(Z19, Z3, Z27, Z20)
+	VMOVUPD Z20, (R12)(AX*8)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   axpy41loop
+	VZEROUPPER
+	RET

@@ -65,3 +65,92 @@ func TestKernelsSpecialValues(t *testing.T) {
 		t.Errorf("dot with NaN weight = %v", got)
 	}
 }
+
+// randomScaled returns a normal draw times 10^e, e uniform in −4..4, so
+// that sums cancel and round differently in any other order.
+func randomScaled(rnd *rand.Rand) float64 {
+	return rnd.NormFloat64() * math.Pow(10, float64(rnd.IntN(9)-4))
+}
+
+// The tile kernels in use (AVX-512 where available) give the bits of the
+// portable ones, which follow the documented order: each dot product that
+// of dotF32Go, each gradient element updated row by row.
+func TestTileKernelsMatchPortable(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(23, 24))
+	t.Logf("tile kernels: %s", kernelName())
+	for trial := range 200 {
+		n8 := dotLanes * rnd.IntN(12)
+		nt := []int{1, tileOut, 2, 3}[trial%4]
+		ws := n8 + rnd.IntN(5)
+		rowsN := 1 + rnd.IntN(6)
+		stride := n8 + rnd.IntN(4)
+		x := make([]float32, rowsN*stride+n8)
+		for i := range x {
+			x[i] = float32(randomScaled(rnd))
+		}
+		var off [tileRows]int
+		for i := range off {
+			off[i] = rnd.IntN(rowsN+1) * stride
+		}
+		w := make([]float64, (nt-1)*ws+n8+rnd.IntN(3))
+		for i := range w {
+			w[i] = randomScaled(rnd)
+		}
+		var got, want [tileRows * tileOut]float64
+		dotTile(&got, x, &off, w, ws, nt, n8)
+		dotTileGo(&want, x, &off, w, ws, nt, n8)
+		for i := range tileRows {
+			for o := range nt {
+				if g, e := got[i*tileOut+o], want[i*tileOut+o]; math.Float64bits(g) != math.Float64bits(e) {
+					t.Fatalf("trial %d (n8=%d nt=%d): dot[%d][%d] = %v, portable %v", trial, n8, nt, i, o, g, e)
+				}
+				if e, r := want[i*tileOut+o], dotReference(x[off[i]:off[i]+n8], w[o*ws:]); math.Float64bits(e) != math.Float64bits(r) {
+					t.Fatalf("trial %d: portable dot[%d][%d] = %v, documented order %v", trial, i, o, e, r)
+				}
+			}
+		}
+		var delta [tileRows * tileOut]float64
+		for i := range delta {
+			delta[i] = randomScaled(rnd)
+		}
+		g1 := append([]float64(nil), w...)
+		g2 := append([]float64(nil), w...)
+		axpyTile(g1, ws, x, &off, &delta, nt, n8)
+		axpyTileGo(g2, ws, x, &off, &delta, nt, n8)
+		g3 := append([]float64(nil), w...)
+		for o := range nt {
+			for i := range tileRows {
+				for j := range n8 {
+					g3[o*ws+j] += float64(delta[i*tileOut+o] * float64(x[off[i]+j]))
+				}
+			}
+		}
+		for i := range g1 {
+			if math.Float64bits(g1[i]) != math.Float64bits(g2[i]) || math.Float64bits(g2[i]) != math.Float64bits(g3[i]) {
+				t.Fatalf("trial %d (n8=%d nt=%d ws=%d): axpy[%d] = %v, portable %v, row by row %v", trial, n8, nt, ws, i, g1[i], g2[i], g3[i])
+			}
+		}
+	}
+}
+
+// The tile kernels check their operands instead of reading out of bounds.
+func TestTileKernelsPanicOutOfBounds(t *testing.T) {
+	x := make([]float32, 16)
+	w := make([]float64, 16)
+	var out, delta [tileRows * tileOut]float64
+	for name, f := range map[string]func(){
+		"row past the end":   func() { dotTile(&out, x, &[tileRows]int{0, 0, 0, 9}, w, 8, 1, 8) },
+		"weights too short":  func() { dotTile(&out, x, &[tileRows]int{}, w, 8, tileOut, 8) },
+		"n8 not a multiple":  func() { dotTile(&out, x, &[tileRows]int{}, w, 8, 1, 7) },
+		"gradient too short": func() { axpyTile(w[:7], 8, x, &[tileRows]int{}, &delta, 1, 8) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
