@@ -181,7 +181,7 @@ func TestPlanValidate(t *testing.T) {
 	}{
 		{"empty job", func(p *allreduce.Plan) { p.Job = "" }, allreduce.ErrMalformed},
 		{"long job", func(p *allreduce.Plan) { p.Job = string(make([]byte, 256)) }, allreduce.ErrMalformed},
-		{"kind", func(p *allreduce.Plan) { p.Kind = 3 }, allreduce.ErrMalformed},
+		{"kind", func(p *allreduce.Plan) { p.Kind = 4 }, allreduce.ErrMalformed},
 		{"shards 0", func(p *allreduce.Plan) { p.Shards = 0 }, allreduce.ErrMalformed},
 		{"veclen 0", func(p *allreduce.Plan) { p.VecLen = 0 }, allreduce.ErrMalformed},
 		{"negative epoch", func(p *allreduce.Plan) { p.Epoch = -1 }, allreduce.ErrMalformed},

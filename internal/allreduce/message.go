@@ -31,6 +31,9 @@ const (
 	// KindEval rounds reduce loss and evaluation sums over the test
 	// micro-shards.
 	KindEval Kind = 2
+	// KindTrainEval rounds reduce loss and evaluation sums over the
+	// training micro-shards (the training metrics, without a gradient).
+	KindTrainEval Kind = 3
 )
 
 // String returns "grad" or "eval".
@@ -40,6 +43,8 @@ func (k Kind) String() string {
 		return "grad"
 	case KindEval:
 		return "eval"
+	case KindTrainEval:
+		return "train_eval"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -66,7 +71,7 @@ type RoundSpec struct {
 // Validate checks the bounds of s.
 func (s RoundSpec) Validate() error {
 	switch {
-	case s.Kind != KindGrad && s.Kind != KindEval:
+	case s.Kind != KindGrad && s.Kind != KindEval && s.Kind != KindTrainEval:
 		return fmt.Errorf("%w: round %d: kind %d", ErrMalformed, s.Round, s.Kind)
 	case s.Epoch < 0 || s.Epoch > MaxEpoch:
 		return fmt.Errorf("%w: round %d: epoch %d", ErrMalformed, s.Round, s.Epoch)

@@ -15,10 +15,14 @@ import (
 //
 // A contribution vector for a gradient round (allreduce.KindGrad) is
 //
-//	[ Σ w_i ∂L_i/∂θ (P values) | Σ w_i L_i | Σ w_i | evaluation sums (E values) ]
+//	[ Σ w_i ∂L_i/∂θ (P values) | Σ w_i L_i | Σ w_i ]
 //
-// and for an evaluation round (allreduce.KindEval) the same without the
-// gradient. Every part is a sum over rows, so contributions of micro-shards
+// and for an evaluation round (allreduce.KindEval on the test set,
+// KindTrainEval on the training set)
+//
+//	[ Σ w_i L_i | Σ w_i | evaluation sums (E values) ]
+//
+// so a training step carries no evaluation work and no metric bytes. Every part is a sum over rows, so contributions of micro-shards
 // add element-wise and the reduction of a round is one vector sum.
 type Problem struct {
 	Spec  JobSpec
@@ -58,7 +62,7 @@ func NewProblem(spec JobSpec) (*Problem, error) {
 // VecLen is the length of a contribution vector of the given kind.
 func (p *Problem) VecLen(kind allreduce.Kind) int {
 	if kind == allreduce.KindGrad {
-		return p.P + 2 + p.E
+		return p.P + 2
 	}
 	return 2 + p.E
 }
@@ -74,18 +78,22 @@ func (p *Problem) Leaf(dst []float64, kind allreduce.Kind, m model.Model, sums *
 	if kind == allreduce.KindGrad {
 		grad, rest = dst[:p.P], dst[p.P:]
 	}
-	sums.V = rest[2:]
-	lossSum, weightSum := m.Accumulate(grad, theta, rows, p.Loss, sums)
+	var obs model.Observer
+	if kind != allreduce.KindGrad {
+		sums.V = rest[2:]
+		obs = sums
+	}
+	lossSum, weightSum := m.Accumulate(grad, theta, rows, p.Loss, obs)
 	rest[0], rest[1] = lossSum, weightSum
 }
 
-// Totals splits a reduced vector of the given kind into its parts.
+// Totals splits a reduced vector of the given kind into its parts; sums is
+// nil for a gradient round.
 func (p *Problem) Totals(vec []float64, kind allreduce.Kind) (grad []float64, lossSum, weightSum float64, sums []float64) {
-	rest := vec
 	if kind == allreduce.KindGrad {
-		grad, rest = vec[:p.P], vec[p.P:]
+		return vec[:p.P], vec[p.P], vec[p.P+1], nil
 	}
-	return grad, rest[0], rest[1], rest[2:]
+	return nil, vec[0], vec[1], vec[2:]
 }
 
 // NewModel returns a fresh model of the job's configuration, for a compute

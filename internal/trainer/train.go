@@ -14,7 +14,7 @@ import (
 )
 
 // Rounder runs one round: the sum, over every micro-shard of the training
-// set (kind KindGrad) or of the test set (KindEval), of the contributions at
+// set (kinds KindGrad and KindTrainEval) or of the test set (KindEval), of the contributions at
 // parameters theta. epoch < 0 asks for every row of each micro-shard (full
 // batch); otherwise the rows of step of the mini-batch schedule.
 // The result is the root of the fixed reduction tree, so it is the same
@@ -285,14 +285,15 @@ func Train(ctx context.Context, r Rounder, prob *Problem, cfg TrainConfig, theta
 	}
 
 	// Final metrics at the final parameters, on the whole training set.
-	vec, err := r.Round(ctx, allreduce.KindGrad, theta, -1, res.Steps)
+	vec, err := r.Round(ctx, allreduce.KindTrainEval, theta, -1, res.Steps)
 	if err != nil {
 		return nil, err
 	}
-	if res.Objective, err = objective(vec, nil); err != nil {
-		return nil, err
+	_, lossSum, weightSum, sums := prob.Totals(vec, allreduce.KindTrainEval)
+	if weightSum <= 0 {
+		return nil, errors.New("trainer: the training set has zero total weight")
 	}
-	_, lossSum, weightSum, sums := prob.Totals(vec, allreduce.KindGrad)
+	res.Objective = lossSum/weightSum + cfg.L2*prob.Model.Penalty(nil, theta, cfg.L2)
 	res.Train = prob.Eval.Metrics(sums, lossSum, weightSum)
 	if res.Test, err = testEval(res.Epochs); err != nil {
 		return nil, err
