@@ -48,14 +48,11 @@ func benchTask(task string) (*shard.Dataset, JobSpec) {
 	return &d, spec
 }
 
-// BenchmarkWorkerBlock is one worker's compute for one round of the
-// benchmark workload with 2 workers: the blocks covering micro-shards
-// [0, M/2), as computeBlock runs them (leaf contributions with the
-// evaluation sums of the task, combined along the tree). The "grad-only"
-// variant is the same pass with contributions of Σ gradient, Σ loss and Σ
-// weight only (P+2 values, no evaluation observer): a prototype of gradient
-// rounds that leave training metrics to evaluation rounds. "sgd" is one
-// step of 1024 rows per worker.
+// BenchmarkWorkerBlock is one worker's compute for one gradient round of
+// the benchmark workload with 2 workers: the blocks covering micro-shards
+// [0, M/2), as computeBlock runs them (leaf contributions of Σ gradient,
+// Σ loss and Σ weight, combined along the tree). "sgd" is one step of 1024
+// rows per worker.
 func BenchmarkWorkerBlock(b *testing.B) {
 	for _, task := range []string{"binary", "multiclass", "multilabel"} {
 		d, spec := benchTask(task)
@@ -84,7 +81,7 @@ func BenchmarkWorkerBlock(b *testing.B) {
 			if regime == "sgd" {
 				rows = 1024
 			}
-			b.Run(fmt.Sprintf("%s/%s/with-eval-sums/veclen=%d", task, regime, prob.VecLen(allreduce.KindGrad)), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%s/veclen=%d", task, regime, prob.VecLen(allreduce.KindGrad)), func(b *testing.B) {
 				m, _ := prob.NewModel()
 				var sc scratch
 				for b.Loop() {
@@ -92,33 +89,6 @@ func BenchmarkWorkerBlock(b *testing.B) {
 						if _, err := computeBlock(context.Background(), prob, m, &sc, set, allreduce.KindGrad, epoch, 0, theta, blk, nil); err != nil {
 							b.Fatal(err)
 						}
-					}
-				}
-				b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "examples/s")
-			})
-			b.Run(fmt.Sprintf("%s/%s/grad-only/veclen=%d", task, regime, prob.P+2), func(b *testing.B) {
-				m, _ := prob.NewModel()
-				var summer allreduce.Summer
-				var sched *shard.Schedule
-				if spec.BatchSize > 0 {
-					sched = &shard.Schedule{Seed: spec.Seed, Shards: set.ranges, BatchSize: spec.BatchSize}
-				}
-				leaf := make([]float64, prob.P+2)
-				dst := make([]float64, prob.P+2)
-				var index []int32
-				for b.Loop() {
-					for _, blk := range blocks {
-						summer.Sum(dst, blk, M, func(i int) []float64 {
-							var idx []int32
-							if sched != nil {
-								index = sched.Batch(index[:0], 0, 0, i)
-								idx = index
-							}
-							rws, _ := set.rows(context.Background(), i, idx)
-							clear(leaf)
-							leaf[prob.P], leaf[prob.P+1] = m.Accumulate(leaf[:prob.P], theta, rws, prob.Loss, nil)
-							return leaf
-						})
 					}
 				}
 				b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "examples/s")
