@@ -21,6 +21,8 @@ commands:
   eval      evaluate a model file on labelled data
   predict   write the class probabilities of each row
   experiment  compare the losses on real data (docs/experiments.md)
+  nats-server  run a standalone NATS server (JetStream, credentials, TLS) until SIGTERM
+  chaos     soak test: randomized trials of worker, coordinator and NATS failures
 
 Run "coordinator <command> -h" for the flags of a command.
 `
@@ -44,6 +46,10 @@ func main() {
 		err = runPredict(ctx, args)
 	case "experiment":
 		err = runExperiment(ctx, args)
+	case "nats-server":
+		err = runNATSServer(ctx, args)
+	case "chaos":
+		err = runChaos(ctx, args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
