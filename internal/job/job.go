@@ -187,6 +187,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 		defer cancel()
 		cc := cfg.Conn
 		cc.URL, cc.Name = url, name
+		if cc.MaxReassemblyBytes == 0 {
+			// Room for eight of the job's largest vectors in flight, so a
+			// hostile frame cannot make the process reserve a gigabyte.
+			cc.MaxReassemblyBytes = max(64<<20, 64*int64(max(prob.P+2, 2+prob.E)))
+		}
 		var hooks natsbus.Hooks
 		if m != nil && name == "coordinator" {
 			hooks = natsbus.Hooks{

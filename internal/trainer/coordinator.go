@@ -65,14 +65,18 @@ type Coordinator struct {
 	joins, hbs, leaves, contribs, fails *natsbus.Inbox
 	stopResponder                       func() error
 
-	round        uint64
-	version      uint64
-	published    []float64 // parameters of version
-	paramsBytes  []byte
-	lastResend   time.Time
-	compute      map[string]time.Duration // each worker's last reported block time
-	roundPlanned bool
-	dropsSeen    map[dropKey]uint64 // transport drops already counted as rejected
+	round       uint64
+	version     uint64
+	published   []float64 // parameters of version
+	paramsBytes []byte
+	lastResend  time.Time
+	compute     map[string]time.Duration // each worker's last reported block time
+	// planBytes is the newest plan revision published, re-sent to workers
+	// whose heartbeats show they missed it.
+	planBytes      []byte
+	lastPlanResend time.Time
+	roundPlanned   bool
+	dropsSeen      map[dropKey]uint64 // transport drops already counted as rejected
 	// Stats counts what the loop did, for the report.
 	Stats CoordinatorStats
 }
@@ -221,6 +225,16 @@ func (c *Coordinator) onHello(m natsbus.Message, f func(allreduce.WorkerID)) {
 	f(allreduce.WorkerID(h.Worker))
 	if _, seen := c.compute[h.Worker]; h.ComputeSeconds > 0 && h.ComputeSeconds < 1e6 && (seen || len(c.compute) < maxTrackedWorkers) {
 		c.compute[h.Worker] = time.Duration(h.ComputeSeconds * float64(time.Second))
+	}
+	// A worker behind on the round missed the plan (a NATS restart, say):
+	// send the newest revision again, at most twice per heartbeat timeout.
+	if c.planBytes != nil && h.Round < c.round && time.Since(c.lastPlanResend) > c.cfg.HeartbeatTimeout/2 {
+		if _, done := c.sm.Result(); !done {
+			c.lastPlanResend = time.Now()
+			if err := c.bus.Publish(c.cfg.Subjects.Plan(), c.planBytes); err != nil {
+				c.log.Warn("re-publishing the plan", zap.Error(err))
+			}
+		}
 	}
 	// A worker behind on parameters missed a broadcast: send it again,
 	// at most once per heartbeat timeout.
@@ -528,6 +542,7 @@ func (c *Coordinator) flush() error {
 		if err := c.bus.Publish(c.cfg.Subjects.Plan(), b); err != nil {
 			return err
 		}
+		c.planBytes = b
 	}
 	return nil
 }
