@@ -200,6 +200,7 @@ type Bus struct {
 	closed    chan struct{} // closed when the connection is closed for good
 	closeOnce sync.Once     // guards closed
 	closeBus  sync.Once     // guards Close
+	closing   atomic.Bool   // set by Close: a disconnect then is expected
 
 	mu      sync.Mutex
 	inboxes map[*Inbox]struct{} // guarded by mu; closed by Close
@@ -349,6 +350,10 @@ func (b *Bus) options() ([]nats.Option, error) {
 // The handlers below run on nats.go's callback goroutine.
 
 func (b *Bus) onDisconnect(_ *nats.Conn, err error) {
+	if b.closing.Load() {
+		b.log.Debug("natsbus: disconnected on close")
+		return
+	}
 	b.log.Warn("natsbus: disconnected", zap.Error(err))
 	if b.hooks.Disconnected != nil {
 		b.hooks.Disconnected(err)
@@ -493,6 +498,7 @@ func (b *Bus) Respond(subject string, handler func(req []byte) []byte) (unsubscr
 func (b *Bus) Close() error {
 	var err error
 	b.closeBus.Do(func() {
+		b.closing.Store(true)
 		switch derr := b.nc.Drain(); {
 		case derr == nil, errors.Is(derr, nats.ErrConnectionClosed):
 		case errors.Is(derr, nats.ErrConnectionReconnecting):

@@ -412,9 +412,16 @@ func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch
 		sc.leaf = make([]float64, n)
 	}
 	v := sc.leaf[:n]
+	// A mini-batch step reads its rows in the order of the epoch's
+	// permutation. When one step covers the whole epoch (a batch at least
+	// as large as the data) the permutation would only change the order of
+	// the additions, so the rows are read in place, sequentially.
 	var sched *shard.Schedule
 	if kind == allreduce.KindGrad && epoch >= 0 && prob.Spec.BatchSize > 0 {
 		sched = &shard.Schedule{Seed: prob.Spec.Seed, Shards: set.ranges, BatchSize: prob.Spec.BatchSize}
+		if sched.StepsPerEpoch() == 1 {
+			sched = nil
+		}
 	}
 	var leafErr error
 	dst := make([]float64, n)
