@@ -147,6 +147,7 @@ func (u UsersFile) Permissions(prefix string) ([]natsbus.UserPermission, error) 
 	}
 	pub, sub := natsbus.CoordinatorPermissions(prefix)
 	out := []natsbus.UserPermission{{User: u.Coordinator.User, Password: u.Coordinator.Password, Publish: pub, Subscribe: sub}}
+	anyObjects, _ := natsbus.AnyObjectReaderPermissions()
 	for _, w := range u.Workers {
 		if err := natsbus.ValidWorkerName(w.User); err != nil {
 			return nil, fmt.Errorf("worker user: %w", err)
@@ -158,27 +159,7 @@ func (u UsersFile) Permissions(prefix string) ([]natsbus.UserPermission, error) 
 		// The object reader's only subscription, reply inboxes, is
 		// among the worker's already.
 		out = append(out, natsbus.UserPermission{User: w.User, Password: w.Password,
-			Publish: append(pub, objectReaderAnyBucket()...), Subscribe: sub})
+			Publish: append(pub, anyObjects...), Subscribe: sub})
 	}
 	return out, nil
-}
-
-// objectReaderAnyBucket is natsbus.ObjectReaderPermissions with the bucket
-// as a wildcard: the micro-shard bucket is named after the job id, a content
-// hash not known when the server starts. Workers can read, never write or
-// delete, any object store of the server.
-func objectReaderAnyBucket() (publish []string) {
-	const stream = "*"
-	return []string{
-		"$JS.API.INFO",
-		"$JS.API.STREAM.INFO." + stream,
-		"$JS.API.STREAM.MSG.GET." + stream,
-		"$JS.API.DIRECT.GET." + stream,
-		"$JS.API.DIRECT.GET." + stream + ".>",
-		"$JS.API.CONSUMER.CREATE." + stream,
-		"$JS.API.CONSUMER.CREATE." + stream + ".>",
-		"$JS.API.CONSUMER.DELETE." + stream + ".>",
-		"$JS.API.CONSUMER.INFO." + stream + ".>",
-		"$JS.FC." + stream + ".>",
-	}
 }

@@ -77,8 +77,20 @@ func CoordinatorPermissions(prefix string) (publish, subscribe []string) {
 // permissions to read (Get, List) objects of one object store bucket,
 // opened with Bus.OpenObjectStore, and nothing else of JetStream.
 func ObjectReaderPermissions(bucket string) (publish, subscribe []string) {
-	stream := "OBJ_" + bucket
-	publish = []string{
+	return objectReader("OBJ_" + bucket), []string{inboxWildcard}
+}
+
+// AnyObjectReaderPermissions is ObjectReaderPermissions for every bucket
+// (and stream) of the account: for workers of jobs whose bucket names are
+// not known in advance.
+func AnyObjectReaderPermissions() (publish, subscribe []string) {
+	return objectReader("*"), []string{inboxWildcard}
+}
+
+// objectReader lists the JetStream API subjects that read one stream (a
+// bucket's, or "*" for any).
+func objectReader(stream string) []string {
+	return []string{
 		"$JS.API.INFO",
 		"$JS.API.STREAM.INFO." + stream,
 		"$JS.API.STREAM.MSG.GET." + stream,
@@ -90,6 +102,4 @@ func ObjectReaderPermissions(bucket string) (publish, subscribe []string) {
 		"$JS.API.CONSUMER.INFO." + stream + ".>",
 		"$JS.FC." + stream + ".>",
 	}
-	subscribe = []string{inboxWildcard}
-	return publish, subscribe
 }
