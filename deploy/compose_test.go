@@ -253,9 +253,10 @@ func TestComposeStack(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("scratch/build.sh: %v\n%s", err, out)
 	}
-	// About a second per epoch on a 2-core machine: long enough for several
-	// scrapes and to disturb the job mid-run.
-	const args = "--optimizer=sgd --lr=0.5 --batch-size=256 --epochs=20 --heartbeat-timeout=2s --grace=2m"
+	// Long enough (tens of seconds on a 2-core machine) to disturb the job
+	// mid-run; the coordinator lingers 12 s after it (--metrics-linger) so
+	// that Prometheus scrapes its final values.
+	const args = "--optimizer=sgd --lr=0.5 --batch-size=256 --epochs=60 --heartbeat-timeout=2s --grace=2m"
 	s := &stack{t: t, project: fmt.Sprintf("dptci%d", os.Getpid()), env: composeEnv(data, "a9a", args)}
 	t.Cleanup(s.down)
 	s.compose(ctx, "build")

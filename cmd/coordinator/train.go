@@ -39,7 +39,7 @@ type trainFlags struct {
 	batchSize, epochs, microShards, localWorkers, workers, minWorkers, evalEvery    int
 	labels, parallelism, holdOut                                                    int
 	seed                                                                            uint64
-	joinTimeout, grace, heartbeatTimeout                                            time.Duration
+	joinTimeout, grace, heartbeatTimeout, metricsLinger                             time.Duration
 	nats                                                                            cli.NATSFlags
 	checkpointDir, missing, plot, classWeights                                      string
 	checkpointEvery                                                                 int
@@ -95,6 +95,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.report, "report", "", "write a JSON report here")
 	fs.StringVar(&f.plot, "plot", "", "write the loss and accuracy curves per epoch to this PNG file")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address")
+	fs.DurationVar(&f.metricsLinger, "metrics-linger", 0, "keep serving /metrics this long after the job ends, so that Prometheus scrapes the final values")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "auto, json or console")
 	f.nats.Register(fs, "URL of an external NATS server (default: start an embedded one)")
@@ -183,6 +184,13 @@ func runTrain(ctx context.Context, args []string) error {
 		}
 	}
 	printSummary(out.Report)
+	if f.metricsAddr != "" && f.metricsLinger > 0 {
+		log.Info("job done; serving the final metrics", zap.Duration("for", f.metricsLinger))
+		select {
+		case <-ctx.Done():
+		case <-time.After(f.metricsLinger):
+		}
+	}
 	return nil
 }
 
