@@ -186,13 +186,25 @@ func (c *Coordinator) WaitForWorkers(ctx context.Context, n int, timeout time.Du
 		case <-tick.C:
 			c.sm.Tick()
 			c.countDrops()
-		case m := <-c.joins.C:
+		case m, ok := <-c.joins.C:
+			if !ok {
+				return errBusClosed
+			}
 			c.onHello(m, c.sm.Join)
-		case m := <-c.hbs.C:
+		case m, ok := <-c.hbs.C:
+			if !ok {
+				return errBusClosed
+			}
 			c.onHello(m, c.sm.Heartbeat)
-		case m := <-c.leaves.C:
+		case m, ok := <-c.leaves.C:
+			if !ok {
+				return errBusClosed
+			}
 			c.onHello(m, c.sm.Leave)
-		case m := <-c.fails.C:
+		case m, ok := <-c.fails.C:
+			if !ok {
+				return errBusClosed
+			}
 			if err := c.onFailure(m.Data); err != nil {
 				return err
 			}
@@ -423,7 +435,10 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case m := <-c.contribs.C:
+		case m, ok := <-c.contribs.C:
+			if !ok {
+				return nil, errBusClosed
+			}
 			if c.m != nil {
 				c.m.Transport.ReceivedBytes.WithLabelValues("contrib").Add(float64(len(m.Data)))
 				c.m.Transport.ReceivedMessages.WithLabelValues("contrib").Inc()
@@ -442,13 +457,25 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 				c.reject(rejectReason(err), err)
 			}
 			reduce += time.Since(d0)
-		case m := <-c.joins.C:
+		case m, ok := <-c.joins.C:
+			if !ok {
+				return nil, errBusClosed
+			}
 			c.onHello(m, c.sm.Join)
-		case m := <-c.hbs.C:
+		case m, ok := <-c.hbs.C:
+			if !ok {
+				return nil, errBusClosed
+			}
 			c.onHello(m, c.sm.Heartbeat)
-		case m := <-c.leaves.C:
+		case m, ok := <-c.leaves.C:
+			if !ok {
+				return nil, errBusClosed
+			}
 			c.onHello(m, c.sm.Leave)
-		case m := <-c.fails.C:
+		case m, ok := <-c.fails.C:
+			if !ok {
+				return nil, errBusClosed
+			}
 			if err := c.onFailure(m.Data); err != nil {
 				return nil, err
 			}

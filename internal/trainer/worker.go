@@ -139,21 +139,30 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			w.leave()
 			return nil
-		case m := <-jobIn.C:
+		case m, ok := <-jobIn.C:
+			if !ok {
+				return errBusClosed
+			}
 			var spec JobSpec
 			if err := decodeJSON(m.Data, &spec, maxSpec); err != nil {
 				w.log.Warn("bad job message", zap.Error(err))
 				continue
 			}
 			w.onJob(ctx, &spec)
-		case m := <-paramsIn.C:
+		case m, ok := <-paramsIn.C:
+			if !ok {
+				return errBusClosed
+			}
 			var p allreduce.Params
 			if err := p.UnmarshalBinary(m.Data); err != nil {
 				w.log.Warn("bad parameters message", zap.Error(err))
 				continue
 			}
 			w.onParams(&p)
-		case m := <-planIn.C:
+		case m, ok := <-planIn.C:
+			if !ok {
+				return errBusClosed
+			}
 			var p allreduce.Plan
 			if err := p.UnmarshalBinary(m.Data); err != nil {
 				w.log.Warn("bad plan message", zap.Error(err))
@@ -369,7 +378,10 @@ func (w *Worker) computeLoop(ctx context.Context) {
 	}
 }
 
-var errSuperseded = errors.New("trainer: round superseded")
+var (
+	errSuperseded = errors.New("trainer: round superseded")
+	errBusClosed  = errors.New("trainer: the NATS connection was closed")
+)
 
 // scratch is a compute goroutine's reusable memory.
 type scratch struct {
