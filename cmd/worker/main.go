@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,7 @@ func run(ctx context.Context, args []string) error {
 	name := fs.String("name", workerName(host, os.Getpid()), "worker name, unique in the job (a NATS subject token)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz on this address")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "compute goroutines")
+	gcPercent := fs.Int("gc-percent", 20, "the Go GC's target heap growth (GOGC) in percent: a worker's heap is mostly its data, so a small headroom keeps its memory near the bytes it holds (the GOGC environment variable wins)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "auto", "auto, json or console")
 	if err := fs.Parse(args); err != nil {
@@ -54,6 +56,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if nf.URL == "" {
 		return errors.New("--nats is required")
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(*gcPercent)
 	}
 	log, err := cli.NewLogger(*logLevel, *logFormat)
 	if err != nil {
