@@ -15,7 +15,6 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"github.com/dptrain/dptrain/internal/metrics"
 	"github.com/dptrain/dptrain/internal/trainer"
 )
 
@@ -24,9 +23,10 @@ type history struct {
 	epoch, objective, testLoss, testAcc []float64
 }
 
-// progress returns the callbacks that log each epoch, feed the metrics,
-// draw a progress bar when stderr is a terminal, and keep the history.
-func progress(log *zap.Logger, cm *metrics.Coordinator, h *history, bar func() *progressbar.ProgressBar) (func(trainer.EpochReport), func(trainer.StepReport)) {
+// progress returns the callbacks that log each epoch, draw a progress bar
+// when stderr is a terminal, and keep the history (job.Run feeds the
+// metrics).
+func progress(log *zap.Logger, h *history, bar func() *progressbar.ProgressBar) (func(trainer.EpochReport), func(trainer.StepReport)) {
 	onEpoch := func(r trainer.EpochReport) {
 		fields := []zap.Field{zap.Int("epoch", r.Epoch+1), zap.Uint64("steps", r.Steps), zap.Float64("objective", r.Objective),
 			zap.Float64("grad_norm", r.GradNorm), zap.Float64("seconds", r.Seconds)}
@@ -42,33 +42,15 @@ func progress(log *zap.Logger, cm *metrics.Coordinator, h *history, bar func() *
 		} else {
 			log.Info("epoch", fields...)
 		}
-		cm.Epoch.Set(float64(r.Epoch + 1))
 		h.epoch = append(h.epoch, float64(r.Epoch+1))
 		h.objective = append(h.objective, r.Objective)
 		if r.Test != nil {
-			cm.TestLoss.Set(r.Test.Loss)
-			cm.TestAccuracy.Set(r.Test.Accuracy)
 			h.testLoss = append(h.testLoss, r.Test.Loss)
 			h.testAcc = append(h.testAcc, r.Test.Accuracy)
 		}
 	}
-	var lastStep time.Time
 	onStep := func(r trainer.StepReport) {
-		if !lastStep.IsZero() {
-			cm.StepDuration.Observe(time.Since(lastStep).Seconds())
-		}
-		lastStep = time.Now()
-		if r.Loss != 0 {
-			cm.TrainLoss.Set(r.Loss)
-		}
 		log.Debug("step", zap.Uint64("step", r.Step), zap.Float64("objective", r.Objective), zap.Float64("grad_norm", r.GradNorm))
-		cm.Step.Set(float64(r.Step))
-		cm.StepsCompleted.Inc()
-		cm.GradientNorm.Set(r.GradNorm)
-		cm.TrainObjective.Set(r.Objective)
-		cm.LearningRate.Set(r.LR)
-		cm.Examples.Add(r.Examples)
-		cm.ObservePhase(metrics.PhaseUpdate, r.Update)
 		if b := bar(); b != nil {
 			_ = b.Set64(int64(r.Step))
 		}

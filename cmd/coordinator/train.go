@@ -157,7 +157,7 @@ func runTrain(ctx context.Context, args []string) error {
 			bar = newBar(steps)
 		}
 	}
-	cfg.Train.OnEpoch, cfg.Train.OnStep = progress(log, cm, &hist, func() *progressbar.ProgressBar { return bar })
+	cfg.Train.OnEpoch, cfg.Train.OnStep = progress(log, &hist, func() *progressbar.ProgressBar { return bar })
 
 	out, err := job.Run(ctx, cfg, log, cm)
 	if bar != nil {

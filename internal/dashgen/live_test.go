@@ -48,21 +48,6 @@ func TestDashboardMetricsExposedByLiveRun(t *testing.T) {
 		gatherers = append(gatherers, r)
 		return r
 	}
-	cfg.Train.OnStep = func(r trainer.StepReport) {
-		cm.Step.Set(float64(r.Step))
-		cm.StepsCompleted.Inc()
-		cm.GradientNorm.Set(r.GradNorm)
-		cm.TrainObjective.Set(r.Objective)
-		cm.TrainLoss.Set(r.Loss)
-		cm.LearningRate.Set(r.LR)
-		cm.Examples.Add(r.Examples)
-		cm.StepDuration.Observe(0.001)
-	}
-	cfg.Train.OnEpoch = func(r trainer.EpochReport) {
-		cm.Epoch.Set(float64(r.Epoch + 1))
-		cm.TestLoss.Set(r.Test.Loss)
-		cm.TestAccuracy.Set(r.Test.Accuracy)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := job.Run(ctx, cfg, zap.NewNop(), cm); err != nil {

@@ -162,6 +162,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 	if m != nil {
 		m.WorkersExpected.Set(float64(cfg.LocalWorkers + cfg.Workers))
 		m.JobSteps.Set(float64(plannedSteps(cfg.Train, spec)))
+		feedMetrics(&cfg.Train, m)
 	}
 
 	natsLog := log.Named("nats").WithOptions(zap.IncreaseLevel(zap.WarnLevel))
@@ -311,9 +312,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 
 // Meta returns the model-file metadata of a job.
 func Meta(spec *trainer.JobSpec, prob *trainer.Problem) modelfile.Meta {
-	mc := spec.Model
-	mc.Inputs, mc.Outputs = spec.Features, prob.Loss.Logits()
-	return modelfile.Meta{Task: spec.Task, Loss: spec.Loss, LossCfg: spec.LossCfg, Model: mc, Features: spec.Features,
+	return modelfile.Meta{Task: spec.Task, Loss: spec.Loss, LossCfg: spec.LossCfg, Model: prob.ModelConfig(), Features: spec.Features,
 		K: spec.K, Classes: spec.Classes, Scaler: spec.Scaler}
 }
 
@@ -415,4 +414,41 @@ func plannedSteps(tc trainer.TrainConfig, spec *trainer.JobSpec) int {
 		return tc.LBFGS.MaxIter
 	}
 	return tc.Epochs * ((spec.Train.Rows + spec.BatchSize - 1) / spec.BatchSize)
+}
+
+// feedMetrics wraps the training callbacks so that every step and epoch
+// also updates the coordinator's metrics; the callbacks tc had are still
+// called.
+func feedMetrics(tc *trainer.TrainConfig, m *metrics.Coordinator) {
+	onEpoch, onStep := tc.OnEpoch, tc.OnStep
+	tc.OnEpoch = func(r trainer.EpochReport) {
+		m.Epoch.Set(float64(r.Epoch + 1))
+		if r.Test != nil {
+			m.TestLoss.Set(r.Test.Loss)
+			m.TestAccuracy.Set(r.Test.Accuracy)
+		}
+		if onEpoch != nil {
+			onEpoch(r)
+		}
+	}
+	var lastStep time.Time
+	tc.OnStep = func(r trainer.StepReport) {
+		if !lastStep.IsZero() {
+			m.StepDuration.Observe(time.Since(lastStep).Seconds())
+		}
+		lastStep = time.Now()
+		if r.Loss != 0 { // full-batch steps report the objective only
+			m.TrainLoss.Set(r.Loss)
+		}
+		m.Step.Set(float64(r.Step))
+		m.StepsCompleted.Inc()
+		m.GradientNorm.Set(r.GradNorm)
+		m.TrainObjective.Set(r.Objective)
+		m.LearningRate.Set(r.LR)
+		m.Examples.Add(r.Examples)
+		m.ObservePhase(metrics.PhaseUpdate, r.Update)
+		if onStep != nil {
+			onStep(r)
+		}
+	}
 }

@@ -108,17 +108,26 @@ func benchPass(b *testing.B, d *shard.Dataset, c Config, f loss.Func) {
 	b.ReportMetric(float64(b.N)*float64(d.Rows())/b.Elapsed().Seconds(), "examples/s")
 }
 
-func benchLosses(b *testing.B, base *shard.Dataset) {
-	for _, c := range []struct {
-		name string
-		data func() *shard.Dataset
-		kind loss.Kind
-		k    int
-	}{
+// benchCase is one loss of the benchmarks over a shared base dataset.
+type benchCase struct {
+	name string
+	data func() *shard.Dataset
+	kind loss.Kind
+	k    int
+}
+
+// benchCases are the three linear passes the benchmarks measure: logistic
+// (the first target column), softmax over benchK classes, benchK sigmoids.
+func benchCases(base *shard.Dataset) []benchCase {
+	return []benchCase{
 		{"logistic", func() *shard.Dataset { return binaryView(base) }, loss.KindLogistic, 1},
 		{"softmax10", func() *shard.Dataset { return oneHot(base) }, loss.KindSoftmax, benchK},
 		{"sigmoid10", func() *shard.Dataset { return base }, loss.KindSigmoid, benchK},
-	} {
+	}
+}
+
+func benchLosses(b *testing.B, base *shard.Dataset) {
+	for _, c := range benchCases(base) {
 		b.Run(c.name, func(b *testing.B) {
 			f := mustLoss(c.kind, c.k, loss.Config{})
 			d := c.data()

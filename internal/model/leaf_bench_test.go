@@ -24,16 +24,7 @@ func BenchmarkLinearSGDStep(b *testing.B) {
 			idx[s] = append(idx[s], int32(s*shardRows+rnd.IntN(shardRows)))
 		}
 	}
-	for _, c := range []struct {
-		name string
-		data func() *shard.Dataset
-		kind loss.Kind
-		k    int
-	}{
-		{"logistic", func() *shard.Dataset { return binaryView(base) }, loss.KindLogistic, 1},
-		{"softmax10", func() *shard.Dataset { return oneHot(base) }, loss.KindSoftmax, benchK},
-		{"sigmoid10", func() *shard.Dataset { return base }, loss.KindSigmoid, benchK},
-	} {
+	for _, c := range benchCases(base) {
 		b.Run(c.name, func(b *testing.B) {
 			f := mustLoss(c.kind, c.k, loss.Config{})
 			d := c.data()

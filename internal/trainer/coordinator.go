@@ -178,6 +178,7 @@ func (c *Coordinator) WaitForWorkers(ctx context.Context, n int, timeout time.Du
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
 	for len(c.sm.Live()) < n {
+		var err error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -187,31 +188,38 @@ func (c *Coordinator) WaitForWorkers(ctx context.Context, n int, timeout time.Du
 			c.sm.Tick()
 			c.countDrops()
 		case m, ok := <-c.joins.C:
-			if !ok {
-				return errBusClosed
-			}
-			c.onHello(m, c.sm.Join)
+			err = c.hello(m, ok, c.sm.Join)
 		case m, ok := <-c.hbs.C:
-			if !ok {
-				return errBusClosed
-			}
-			c.onHello(m, c.sm.Heartbeat)
+			err = c.hello(m, ok, c.sm.Heartbeat)
 		case m, ok := <-c.leaves.C:
-			if !ok {
-				return errBusClosed
-			}
-			c.onHello(m, c.sm.Leave)
+			err = c.hello(m, ok, c.sm.Leave)
 		case m, ok := <-c.fails.C:
-			if !ok {
-				return errBusClosed
-			}
-			if err := c.onFailure(m.Data); err != nil {
-				return err
-			}
+			err = c.failure(m, ok)
+		}
+		if err != nil {
+			return err
 		}
 		c.drainEvents()
 	}
 	return nil
+}
+
+// hello handles a join, heartbeat or leave taken from a subscription; it
+// fails only when the subscription was closed.
+func (c *Coordinator) hello(m natsbus.Message, ok bool, f func(allreduce.WorkerID)) error {
+	if !ok {
+		return errBusClosed
+	}
+	c.onHello(m, f)
+	return nil
+}
+
+// failure handles a worker's failure report: the job stops with it.
+func (c *Coordinator) failure(m natsbus.Message, ok bool) error {
+	if !ok {
+		return errBusClosed
+	}
+	return c.onFailure(m.Data)
 }
 
 func (c *Coordinator) onHello(m natsbus.Message, f func(allreduce.WorkerID)) {
@@ -432,6 +440,7 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 			}
 			return vec, nil
 		}
+		var err error
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -439,46 +448,15 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 			if !ok {
 				return nil, errBusClosed
 			}
-			if c.m != nil {
-				c.m.Transport.ReceivedBytes.WithLabelValues("contrib").Add(float64(len(m.Data)))
-				c.m.Transport.ReceivedMessages.WithLabelValues("contrib").Inc()
-			}
-			var ct allreduce.Contribution
-			if err := ct.UnmarshalBinary(m.Data); err != nil {
-				c.reject(rejectReason(err), err)
-				continue
-			}
-			if err := c.checkSender(m.Subject, string(ct.Worker)); err != nil {
-				c.reject("unknown_worker", err)
-				continue
-			}
-			d0 := time.Now()
-			if err := c.sm.Deliver(ct); err != nil {
-				c.reject(rejectReason(err), err)
-			}
-			reduce += time.Since(d0)
+			reduce += c.deliver(m)
 		case m, ok := <-c.joins.C:
-			if !ok {
-				return nil, errBusClosed
-			}
-			c.onHello(m, c.sm.Join)
+			err = c.hello(m, ok, c.sm.Join)
 		case m, ok := <-c.hbs.C:
-			if !ok {
-				return nil, errBusClosed
-			}
-			c.onHello(m, c.sm.Heartbeat)
+			err = c.hello(m, ok, c.sm.Heartbeat)
 		case m, ok := <-c.leaves.C:
-			if !ok {
-				return nil, errBusClosed
-			}
-			c.onHello(m, c.sm.Leave)
+			err = c.hello(m, ok, c.sm.Leave)
 		case m, ok := <-c.fails.C:
-			if !ok {
-				return nil, errBusClosed
-			}
-			if err := c.onFailure(m.Data); err != nil {
-				return nil, err
-			}
+			err = c.failure(m, ok)
 		case <-tick.C:
 			c.sm.Tick()
 			c.countDrops()
@@ -500,8 +478,35 @@ func (c *Coordinator) Round(ctx context.Context, kind allreduce.Kind, theta []fl
 				}
 			}
 		}
+		if err != nil {
+			return nil, err
+		}
 		c.drainEvents()
 	}
+}
+
+// deliver feeds a contribution to the state machine, counting and rejecting
+// what is malformed or sent in another worker's name. It returns the time
+// spent in the state machine, which adds the vector along the tree.
+func (c *Coordinator) deliver(m natsbus.Message) time.Duration {
+	if c.m != nil {
+		c.m.Transport.ReceivedBytes.WithLabelValues("contrib").Add(float64(len(m.Data)))
+		c.m.Transport.ReceivedMessages.WithLabelValues("contrib").Inc()
+	}
+	var ct allreduce.Contribution
+	if err := ct.UnmarshalBinary(m.Data); err != nil {
+		c.reject(rejectReason(err), err)
+		return 0
+	}
+	if err := c.checkSender(m.Subject, string(ct.Worker)); err != nil {
+		c.reject("unknown_worker", err)
+		return 0
+	}
+	start := time.Now()
+	if err := c.sm.Deliver(ct); err != nil {
+		c.reject(rejectReason(err), err)
+	}
+	return time.Since(start)
 }
 
 func (c *Coordinator) startRound(ctx context.Context, spec allreduce.RoundSpec) error {

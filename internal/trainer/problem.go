@@ -48,10 +48,7 @@ func NewProblem(spec JobSpec) (*Problem, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trainer: loss: %w", err)
 	}
-	mc := spec.Model
-	mc.Inputs = spec.Features
-	mc.Outputs = f.Logits()
-	m, err := model.New(mc)
+	m, err := model.New(modelConfig(spec, f))
 	if err != nil {
 		return nil, fmt.Errorf("trainer: model: %w", err)
 	}
@@ -96,12 +93,19 @@ func (p *Problem) Totals(vec []float64, kind allreduce.Kind) (grad []float64, lo
 	return nil, vec[0], vec[1], vec[2:]
 }
 
-// NewModel returns a fresh model of the job's configuration, for a compute
-// goroutine of its own (a model keeps scratch buffers).
-func (p *Problem) NewModel() (model.Model, error) {
-	mc := p.Spec.Model
-	mc.Inputs, mc.Outputs = p.Spec.Features, p.Loss.Logits()
-	return model.New(mc)
+// NewModel returns a model of the job's configuration for a compute
+// goroutine of its own (a model keeps scratch buffers). The error is
+// always nil: the configuration was validated by NewProblem.
+func (p *Problem) NewModel() (model.Model, error) { return p.Model.Clone(), nil }
+
+// ModelConfig is the spec's model configuration with its input and output
+// sizes filled in, as the model file records it.
+func (p *Problem) ModelConfig() model.Config { return modelConfig(p.Spec, p.Loss) }
+
+func modelConfig(spec JobSpec, f loss.Func) model.Config {
+	mc := spec.Model
+	mc.Inputs, mc.Outputs = spec.Features, f.Logits()
+	return mc
 }
 
 // NewSums returns evaluation sums for a compute goroutine of its own.
