@@ -42,6 +42,19 @@ const (
 	tileOut  = 4
 )
 
+// tileKernel names an implementation of the tile kernels.
+type tileKernel int
+
+const (
+	kernelGo tileKernel = iota
+	kernelAVX2
+	kernelAVX512
+)
+
+func (k tileKernel) String() string {
+	return [...]string{"go", "avx2", "avx512"}[k]
+}
+
 // dotF32Go returns Σ_i float64(x[i])·w[i] over i < len(x) in the lane
 // order; len(w) ≥ len(x).
 func dotF32Go(x []float32, w []float64) float64 {

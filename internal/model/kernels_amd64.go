@@ -5,24 +5,32 @@ package model
 import "golang.org/x/sys/cpu"
 
 // On amd64 the mixed-precision kernels run in assembly: SSE2 (part of the
-// amd64 baseline) for the one-row dot product and axpy, and AVX-512 for the
-// tile kernels when the CPU and the operating system support AVX-512F and
-// AVX-512VL. Every version reproduces the portable Go order operation for
-// operation (products rounded before the add, the same partial sums, the
-// same final reduction), so the choice made at start-up never changes a
-// bit: workers on machines with and without AVX-512 compute the same
-// parameters.
+// amd64 baseline) for the one-row dot product and axpy, and AVX-512 or
+// AVX2 for the tile kernels, whichever is the widest the CPU and the
+// operating system support. Every version reproduces the portable Go order
+// operation for operation (products rounded before the add, the same
+// partial sums, the same final reduction), so the choice made at start-up
+// never changes a bit: workers on machines with and without AVX-512 or
+// AVX2 compute the same parameters.
 
-// useAVX512 reports whether the tile kernels run in AVX-512.
-var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+// availableKernels lists the implementations this CPU can run, the
+// portable one first.
+func availableKernels() []tileKernel {
+	ks := []tileKernel{kernelGo}
+	if cpu.X86.HasAVX2 {
+		ks = append(ks, kernelAVX2)
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
+		ks = append(ks, kernelAVX512)
+	}
+	return ks
+}
+
+// tileKernelInUse is the widest implementation available.
+var tileKernelInUse = availableKernels()[len(availableKernels())-1]
 
 // kernelName names the tile kernels in use, for benchmarks and logs.
-func kernelName() string {
-	if useAVX512 {
-		return "avx512"
-	}
-	return "go"
-}
+func kernelName() string { return tileKernelInUse.String() }
 
 // dotF32 returns Σ float64(x[i])·w[i] in the lane order; len(w) ≥ len(x).
 func dotF32(x []float32, w []float64) float64 {
@@ -34,32 +42,57 @@ func axpyF32(dst []float64, a float64, x []float32) {
 	axpyF32SSE2(dst[:len(x)], a, x)
 }
 
-// dotTile is dotTileGo, in AVX-512 for nt ∈ {1, tileOut} when available.
-// It panics if an operand is out of bounds.
+// dotTile is dotTileGo, in the widest assembly available for nt ∈ {1,
+// tileOut}. It panics if an operand is out of bounds.
 func dotTile(out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, w []float64, ws, nt, n8 int) {
+	dotTileWith(tileKernelInUse, out, x, off, w, ws, nt, n8)
+}
+
+// axpyTile is axpyTileGo, in the widest assembly available for nt ∈ {1,
+// tileOut}. It panics if an operand is out of bounds.
+func axpyTile(g []float64, gs int, x []float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+	axpyTileWith(tileKernelInUse, g, gs, x, off, delta, nt, n8)
+}
+
+// dotTileWith is dotTile in the implementation k.
+func dotTileWith(k tileKernel, out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, w []float64, ws, nt, n8 int) {
 	checkTile(x, off, w, ws, nt, n8)
 	switch {
 	case n8 == 0:
 		clear(out[:])
-	case useAVX512 && nt == tileOut:
+	case k == kernelAVX512 && nt == tileOut:
 		dot4x4AVX512(out, &x[0], off, &w[0], ws, n8)
-	case useAVX512 && nt == 1:
+	case k == kernelAVX512 && nt == 1:
 		dot4x1AVX512(out, &x[0], off, &w[0], n8)
+	case k == kernelAVX2 && nt == tileOut:
+		var r [4]float64
+		for i := 0; i < tileRows; i += 2 {
+			for t := 0; t < tileOut; t += 2 {
+				dot2x2AVX2(&r, &x[off[i]], &x[off[i+1]], &w[t*ws], &w[(t+1)*ws], n8)
+				out[i*tileOut+t], out[i*tileOut+t+1] = r[0], r[1]
+				out[(i+1)*tileOut+t], out[(i+1)*tileOut+t+1] = r[2], r[3]
+			}
+		}
+	case k == kernelAVX2 && nt == 1:
+		dot4x1AVX2(out, &x[0], off, &w[0], n8)
 	default:
 		dotTileGo(out, x, off, w, ws, nt, n8)
 	}
 }
 
-// axpyTile is axpyTileGo, in AVX-512 for nt ∈ {1, tileOut} when available.
-// It panics if an operand is out of bounds.
-func axpyTile(g []float64, gs int, x []float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+// axpyTileWith is axpyTile in the implementation k.
+func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
 	checkTile(x, off, g, gs, nt, n8)
 	switch {
 	case n8 == 0:
-	case useAVX512 && nt == tileOut:
+	case k == kernelAVX512 && nt == tileOut:
 		axpy4x4AVX512(&g[0], gs, &x[0], off, delta, n8)
-	case useAVX512 && nt == 1:
+	case k == kernelAVX512 && nt == 1:
 		axpy4x1AVX512(&g[0], &x[0], off, delta, n8)
+	case k == kernelAVX2 && (nt == tileOut || nt == 1):
+		for t := range nt {
+			axpy4x1AVX2(&g[t*gs], &x[0], off, &delta[t], n8)
+		}
 	default:
 		axpyTileGo(g, gs, x, off, delta, nt, n8)
 	}
@@ -94,3 +127,20 @@ func axpy4x4AVX512(grad *float64, gs int, x *float32, off *[tileRows]int, delta 
 //
 //go:noescape
 func axpy4x1AVX512(grad *float64, x *float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, n8 int)
+
+// dot4x1AVX2 is dotTileGo with nt = 1 on checked operands, n8 > 0.
+//
+//go:noescape
+func dot4x1AVX2(out *[tileRows * tileOut]float64, x *float32, off *[tileRows]int, w *float64, n8 int)
+
+// dot2x2AVX2 writes (x0·w0, x0·w1, x1·w0, x1·w1) over the first n8 > 0
+// features, each in the lane order without the tail, into out.
+//
+//go:noescape
+func dot2x2AVX2(out *[4]float64, x0, x1 *float32, w0, w1 *float64, n8 int)
+
+// axpy4x1AVX2 adds δ_i·x_i[j] to grad[j] for j < n8 and the tile's rows i
+// in order, with δ_i = delta[i·tileOut]: one output of axpyTileGo.
+//
+//go:noescape
+func axpy4x1AVX2(grad *float64, x *float32, off *[tileRows]int, delta *float64, n8 int)

@@ -369,3 +369,172 @@ axpy41loop:
 	JL   axpy41loop
 	VZEROUPPER
 	RET
+
+// ---- AVX2 tile kernels ----
+//
+// A dot product's eight partial sums take two ymm registers: lanes 0–3
+// (features j ≡ 0..3 mod 8) and lanes 4–7. Products are rounded (VMULPD)
+// before they are added (VADDPD), as in the portable Go kernels.
+
+// HSUM2 reduces the partial sums in (lo, hi) to one float64 in the low lane
+// of X: lo+hi = (s0+s4, s1+s5, s2+s6, s3+s7), then ((s0+s4) + (s2+s6)) +
+// ((s1+s5) + (s3+s7)).
+#define HSUM2(lo, hi, X) VADDPD hi, lo, lo; VEXTRACTF128 $1, lo, X14; VADDPD X14, X, X; VUNPCKHPD X, X, X15; VADDSD X15, X, X
+
+// MA2 adds the product x·w to acc, through the temporary t.
+#define MA2(x, w, t, acc) VMULPD w, x, t; VADDPD t, acc, acc
+
+// func dot4x1AVX2(out *[16]float64, x *float32, off *[4]int, w *float64, n8 int)
+//
+// (Y0, Y1), (Y2, Y3), (Y4, Y5), (Y6, Y7) accumulate rows 0..3 against the
+// one output at w (R12).
+TEXT ·dot4x1AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+8(FP), SI
+	MOVQ off+16(FP), DI
+	ROWS
+	MOVQ w+24(FP), R12
+	MOVQ n8+32(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	XORQ AX, AX
+
+dot41avx2loop:
+	VMOVUPD   (R12)(AX*8), Y8
+	VMOVUPD   32(R12)(AX*8), Y9
+	VCVTPS2PD (R8)(AX*4), Y10
+	VCVTPS2PD 16(R8)(AX*4), Y11
+	MA2(Y10, Y8, Y10, Y0)
+	MA2(Y11, Y9, Y11, Y1)
+	VCVTPS2PD (R9)(AX*4), Y12
+	VCVTPS2PD 16(R9)(AX*4), Y13
+	MA2(Y12, Y8, Y12, Y2)
+	MA2(Y13, Y9, Y13, Y3)
+	VCVTPS2PD (R10)(AX*4), Y14
+	VCVTPS2PD 16(R10)(AX*4), Y15
+	MA2(Y14, Y8, Y14, Y4)
+	MA2(Y15, Y9, Y15, Y5)
+	VCVTPS2PD (R11)(AX*4), Y10
+	VCVTPS2PD 16(R11)(AX*4), Y11
+	MA2(Y10, Y8, Y10, Y6)
+	MA2(Y11, Y9, Y11, Y7)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   dot41avx2loop
+
+	MOVQ out+0(FP), DI
+	HSUM2(Y0, Y1, X0)
+	VMOVSD X0, 0(DI)
+	HSUM2(Y2, Y3, X2)
+	VMOVSD X2, 32(DI)
+	HSUM2(Y4, Y5, X4)
+	VMOVSD X4, 64(DI)
+	HSUM2(Y6, Y7, X6)
+	VMOVSD X6, 96(DI)
+	VZEROUPPER
+	RET
+
+// func dot2x2AVX2(out *[4]float64, x0, x1 *float32, w0, w1 *float64, n8 int)
+//
+// out = (x0·w0, x0·w1, x1·w0, x1·w1); (Y0, Y1), (Y2, Y3), (Y4, Y5), (Y6, Y7)
+// hold their partial sums.
+TEXT ·dot2x2AVX2(SB), NOSPLIT, $0-48
+	MOVQ x0+8(FP), R8
+	MOVQ x1+16(FP), R9
+	MOVQ w0+24(FP), R12
+	MOVQ w1+32(FP), R13
+	MOVQ n8+40(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	XORQ AX, AX
+
+dot22avx2loop:
+	// lanes 0–3
+	VCVTPS2PD (R8)(AX*4), Y8
+	VCVTPS2PD (R9)(AX*4), Y9
+	VMOVUPD   (R12)(AX*8), Y10
+	VMOVUPD   (R13)(AX*8), Y11
+	MA2(Y8, Y10, Y12, Y0)
+	MA2(Y8, Y11, Y13, Y2)
+	MA2(Y9, Y10, Y14, Y4)
+	MA2(Y9, Y11, Y15, Y6)
+	// lanes 4–7
+	VCVTPS2PD 16(R8)(AX*4), Y8
+	VCVTPS2PD 16(R9)(AX*4), Y9
+	VMOVUPD   32(R12)(AX*8), Y10
+	VMOVUPD   32(R13)(AX*8), Y11
+	MA2(Y8, Y10, Y12, Y1)
+	MA2(Y8, Y11, Y13, Y3)
+	MA2(Y9, Y10, Y14, Y5)
+	MA2(Y9, Y11, Y15, Y7)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   dot22avx2loop
+
+	MOVQ out+0(FP), DI
+	HSUM2(Y0, Y1, X0)
+	VMOVSD X0, 0(DI)
+	HSUM2(Y2, Y3, X2)
+	VMOVSD X2, 8(DI)
+	HSUM2(Y4, Y5, X4)
+	VMOVSD X4, 16(DI)
+	HSUM2(Y6, Y7, X6)
+	VMOVSD X6, 24(DI)
+	VZEROUPPER
+	RET
+
+// func axpy4x1AVX2(grad *float64, x *float32, off *[4]int, delta *float64, n8 int)
+//
+// grad[j] += δ0·x0[j], then δ1·x1[j], δ2·x2[j], δ3·x3[j], where δi is
+// delta[4i] (one column of a tile's δ); eight elements an iteration in two
+// independent chains (Y4: j..j+3, Y9: j+4..j+7).
+TEXT ·axpy4x1AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+8(FP), SI
+	MOVQ off+16(FP), DI
+	ROWS
+	MOVQ grad+0(FP), R12
+	MOVQ delta+24(FP), DI
+	VBROADCASTSD 0(DI), Y0
+	VBROADCASTSD 32(DI), Y1
+	VBROADCASTSD 64(DI), Y2
+	VBROADCASTSD 96(DI), Y3
+	MOVQ n8+32(FP), CX
+	XORQ AX, AX
+
+axpy41avx2loop:
+	VMOVUPD   (R12)(AX*8), Y4
+	VMOVUPD   32(R12)(AX*8), Y9
+	VCVTPS2PD (R8)(AX*4), Y5
+	VCVTPS2PD 16(R8)(AX*4), Y10
+	MA2(Y5, Y0, Y5, Y4)
+	MA2(Y10, Y0, Y10, Y9)
+	VCVTPS2PD (R9)(AX*4), Y6
+	VCVTPS2PD 16(R9)(AX*4), Y11
+	MA2(Y6, Y1, Y6, Y4)
+	MA2(Y11, Y1, Y11, Y9)
+	VCVTPS2PD (R10)(AX*4), Y7
+	VCVTPS2PD 16(R10)(AX*4), Y12
+	MA2(Y7, Y2, Y7, Y4)
+	MA2(Y12, Y2, Y12, Y9)
+	VCVTPS2PD (R11)(AX*4), Y8
+	VCVTPS2PD 16(R11)(AX*4), Y13
+	MA2(Y8, Y3, Y8, Y4)
+	MA2(Y13, Y3, Y13, Y9)
+	VMOVUPD   Y4, (R12)(AX*8)
+	VMOVUPD   Y9, 32(R12)(AX*8)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   axpy41avx2loop
+	VZEROUPPER
+	RET

@@ -76,9 +76,15 @@ func randomScaled(rnd *rand.Rand) float64 {
 // portable ones, which follow the documented order: each dot product that
 // of dotF32Go, each gradient element updated row by row.
 func TestTileKernelsMatchPortable(t *testing.T) {
+	t.Logf("tile kernels in use: %s; testing %v", kernelName(), availableKernels())
+	for _, k := range availableKernels() {
+		testTileKernel(t, k)
+	}
+}
+
+func testTileKernel(t *testing.T, k tileKernel) {
 	rnd := rand.New(rand.NewPCG(23, 24))
-	t.Logf("tile kernels: %s", kernelName())
-	for trial := range 200 {
+	for trial := range 400 {
 		n8 := dotLanes * rnd.IntN(12)
 		nt := []int{1, tileOut, 2, 3}[trial%4]
 		ws := n8 + rnd.IntN(5)
@@ -97,12 +103,12 @@ func TestTileKernelsMatchPortable(t *testing.T) {
 			w[i] = randomScaled(rnd)
 		}
 		var got, want [tileRows * tileOut]float64
-		dotTile(&got, x, &off, w, ws, nt, n8)
+		dotTileWith(k, &got, x, &off, w, ws, nt, n8)
 		dotTileGo(&want, x, &off, w, ws, nt, n8)
 		for i := range tileRows {
 			for o := range nt {
 				if g, e := got[i*tileOut+o], want[i*tileOut+o]; math.Float64bits(g) != math.Float64bits(e) {
-					t.Fatalf("trial %d (n8=%d nt=%d): dot[%d][%d] = %v, portable %v", trial, n8, nt, i, o, g, e)
+					t.Fatalf("%v trial %d (n8=%d nt=%d): dot[%d][%d] = %v, portable %v", k, trial, n8, nt, i, o, g, e)
 				}
 				if e, r := want[i*tileOut+o], dotReference(x[off[i]:off[i]+n8], w[o*ws:]); math.Float64bits(e) != math.Float64bits(r) {
 					t.Fatalf("trial %d: portable dot[%d][%d] = %v, documented order %v", trial, i, o, e, r)
@@ -115,7 +121,7 @@ func TestTileKernelsMatchPortable(t *testing.T) {
 		}
 		g1 := append([]float64(nil), w...)
 		g2 := append([]float64(nil), w...)
-		axpyTile(g1, ws, x, &off, &delta, nt, n8)
+		axpyTileWith(k, g1, ws, x, &off, &delta, nt, n8)
 		axpyTileGo(g2, ws, x, &off, &delta, nt, n8)
 		g3 := append([]float64(nil), w...)
 		for o := range nt {
@@ -127,7 +133,7 @@ func TestTileKernelsMatchPortable(t *testing.T) {
 		}
 		for i := range g1 {
 			if math.Float64bits(g1[i]) != math.Float64bits(g2[i]) || math.Float64bits(g2[i]) != math.Float64bits(g3[i]) {
-				t.Fatalf("trial %d (n8=%d nt=%d ws=%d): axpy[%d] = %v, portable %v, row by row %v", trial, n8, nt, ws, i, g1[i], g2[i], g3[i])
+				t.Fatalf("%v trial %d (n8=%d nt=%d ws=%d): axpy[%d] = %v, portable %v, row by row %v", k, trial, n8, nt, ws, i, g1[i], g2[i], g3[i])
 			}
 		}
 	}
