@@ -25,7 +25,7 @@ type Logistic struct {
 	c   []float64 // class weights (c0, c1), nil for unit weights
 }
 
-var _ Func = Logistic{}
+var _ Rows = Logistic{}
 
 // Logits returns 1.
 func (Logistic) Logits() int { return 1 }
@@ -52,6 +52,20 @@ func (f Logistic) Eval(g, z, t []float64) float64 {
 		g[0] = d
 	}
 	return l
+}
+
+// EvalRows implements [Rows].
+func (f Logistic) EvalRows(l, g, z, t []float64) {
+	checkLen("Logistic.EvalRows", len(l), len(z), len(t), len(g))
+	logLosses(l, g, z, t)
+	if f.c == nil {
+		return
+	}
+	for i, ti := range t {
+		c := f.c[0]*(1-ti) + f.c[1]*ti
+		l[i] *= c
+		g[i] *= c
+	}
 }
 
 // Prob writes ŷ = σ(z) into yhat[0]. It panics unless yhat and z have
@@ -129,17 +143,4 @@ func sigmoid(z float64) float64 {
 	}
 	e := math.Exp(z)
 	return e / (1 + e)
-}
-
-// logLoss returns the binary log loss of logit z against target t and its
-// derivative σ(z) − t, in the stable forms documented on Logistic.
-func logLoss(z, t float64) (l, d float64) {
-	if z >= 0 {
-		e := math.Exp(-z) // in (0, 1]
-		q := e / (1 + e)  // σ(−z) = 1 − ŷ
-		return z*(1-t) + math.Log1p(e), (1 - t) - q
-	}
-	// z < 0 or NaN: NaN propagates through Exp.
-	e := math.Exp(z) // in (0, 1)
-	return -z*t + math.Log1p(e), e/(1+e) - t
 }

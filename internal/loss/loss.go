@@ -17,3 +17,16 @@ type Func interface {
 	// Prob writes ŷ, the model's estimate, for logits z.
 	Prob(yhat, z []float64)
 }
+
+// Rows is implemented by the losses that evaluate a block of rows in one
+// call (Logistic and Sigmoid, whose logits are independent): faster than
+// Eval row by row, with the same bits.
+type Rows interface {
+	Func
+	// EvalRows sets l[i] to the loss of row i < len(l), whose logits and
+	// target are z[i·n:(i+1)·n] and t[i·n:(i+1)·n] with n = Logits(), and
+	// writes its gradient into g[i·n:(i+1)·n]: the values Eval returns and
+	// writes for that row. It panics unless z, t and g have len(l)·n
+	// entries.
+	EvalRows(l, g, z, t []float64)
+}

@@ -16,7 +16,7 @@ type Sigmoid struct {
 	c   []float64 // per-label weights, nil for unit weights
 }
 
-var _ Func = Sigmoid{}
+var _ Rows = Sigmoid{}
 
 // Logits returns the number of labels.
 func (f Sigmoid) Logits() int { return f.n }
@@ -37,20 +37,43 @@ func (f Sigmoid) Eval(g, z, t []float64) float64 {
 	if g != nil {
 		checkLen("Sigmoid.Eval", f.n, len(g))
 	}
-	var l float64
-	for k, zk := range z {
-		lk, dk := logLoss(zk, t[k])
-		if f.c != nil {
-			lk *= f.c[k]
-			dk *= f.c[k]
-		}
-		l += lk
+	var l [1]float64
+	f.evalRows(l[:], g, z, t)
+	return l[0]
+}
+
+// EvalRows implements [Rows].
+func (f Sigmoid) EvalRows(l, g, z, t []float64) {
+	checkLen("Sigmoid.EvalRows", len(l)*f.n, len(z), len(t), len(g))
+	f.evalRows(l, g, z, t)
+}
+
+// evalRows is EvalRows on checked lengths; g may be nil. Row i's loss is
+// Σ_k c_k·L(z_ik, t_ik), summed in k order; the binary log losses are
+// evaluated in chunks of sigmoidChunk logits, across row boundaries.
+func (f Sigmoid) evalRows(l, g, z, t []float64) {
+	var lk, dk [sigmoidChunk]float64
+	clear(l)
+	for lo := 0; lo < len(z); lo += sigmoidChunk {
+		m := min(sigmoidChunk, len(z)-lo)
+		d := dk[:m]
 		if g != nil {
-			g[k] = dk
+			d = g[lo : lo+m]
+		}
+		logLosses(lk[:m], d, z[lo:lo+m], t[lo:lo+m])
+		for j, v := range lk[:m] {
+			i, k := (lo+j)/f.n, (lo+j)%f.n
+			if f.c != nil {
+				v *= f.c[k]
+				d[j] *= f.c[k]
+			}
+			l[i] += v
 		}
 	}
-	return l
 }
+
+// sigmoidChunk is the number of logits Sigmoid evaluates at a time.
+const sigmoidChunk = 64
 
 // Prob writes ŷ_k = σ(z_k) into yhat. It panics unless yhat and z have
 // length n.

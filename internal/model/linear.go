@@ -29,6 +29,8 @@ type Linear struct {
 	// Scratch of the dense tiled pass (grown on first use).
 	zb     []float64 // logits of a tile's rows, tileRows × Outputs
 	db     []float64 // δ of a tile's rows, tileRows × kp
+	tb, gb []float64 // targets and dL/dz of a tile's rows, tileRows × Outputs (loss.Rows)
+	lb     []float64 // losses of a tile's rows (loss.Rows)
 	wt, gt []float64 // W and ∂W output-major, kp × cols (Outputs > 1)
 	// lanes holds the dotLanes partial sums of each output for a CSR row.
 	lanes []float64
@@ -45,6 +47,9 @@ func newLinear(c Config) *Linear {
 		g:     make([]float64, c.Outputs),
 		zb:    make([]float64, tileRows*c.Outputs),
 		db:    make([]float64, tileRows*paddedOutputs(c.Outputs)),
+		tb:    make([]float64, tileRows*c.Outputs),
+		gb:    make([]float64, tileRows*c.Outputs),
+		lb:    make([]float64, tileRows),
 		lanes: make([]float64, dotLanes*c.Outputs),
 	}
 }
@@ -130,15 +135,21 @@ func (m *Linear) evalRow(delta, z []float64, d *shard.Dataset, r int, f loss.Fun
 	f.Target(m.t, y)
 	l = f.Eval(delta, z, m.t)
 	observe(obs, ro, z, m.t, y, w)
+	scaleDelta(delta, w)
+	return l, w
+}
+
+// scaleDelta turns dL/dz into δ = w·dL/dz: zero when w = 0 (the row
+// contributes nothing, not even a NaN from 0·∞), unchanged when w = 1.
+func scaleDelta(delta []float64, w float64) {
 	switch {
 	case w == 0:
-		clear(delta) // contributes nothing, not even a NaN from 0·∞
+		clear(delta)
 	case w != 1:
 		for k := range delta {
 			delta[k] *= w
 		}
 	}
-	return l, w
 }
 
 // accumulateDense is Accumulate over dense rows, in tiles of tileRows.
@@ -161,6 +172,12 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 		wt, gt = m.transposeIn(W, gW, cols, kp)
 	}
 	ro, _ := obs.(RowObserver)
+	// Without an observer, losses that evaluate many rows at once take a
+	// tile's rows in one call.
+	fr, _ := f.(loss.Rows)
+	if obs != nil {
+		fr = nil
+	}
 	zb, db := m.zb[:tileRows*K], m.db[:tileRows*kp]
 	var (
 		off     [tileRows]int
@@ -190,11 +207,31 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 				}
 				z[k] = b[k] + s
 			}
+		}
+		var l, w float64
+		lrows := m.lb
+		if fr != nil {
+			// The tile's rows in one call: the bits of evalRow row by row.
+			tb, gz := m.tb[:nr*K], m.gb[:nr*K]
+			for i := range nr {
+				f.Target(tb[i*K:(i+1)*K], targets(d, rows.Row(lo+i)))
+			}
+			fr.EvalRows(lrows[:nr], gz, zb[:nr*K], tb)
+		}
+		for i := range nr {
 			var delta []float64
 			if grad != nil {
 				delta = db[i*kp : i*kp+K]
 			}
-			l, w := m.evalRow(delta, z, d, rows.Row(lo+i), f, obs, ro)
+			if fr != nil {
+				l, w = lrows[i], weight(d, rows.Row(lo+i))
+				if delta != nil {
+					copy(delta, m.gb[i*K:(i+1)*K])
+					scaleDelta(delta, w)
+				}
+			} else {
+				l, w = m.evalRow(delta, zb[i*K:(i+1)*K], d, rows.Row(lo+i), f, obs, ro)
+			}
 			if w == 0 {
 				continue
 			}

@@ -1,0 +1,6 @@
+//go:build !amd64 || noasm
+
+package loss
+
+// logLosses writes l[i], d[i] = logLoss(z[i], t[i]) for i < len(z).
+func logLosses(l, d, z, t []float64) { logLossesGo(l, d, z, t) }
