@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,18 +33,18 @@ import (
 
 // trainFlags are the flags of `coordinator train`.
 type trainFlags struct {
-	train, test, format, task, labelColumn, lossName, modelKind, hidden, activation string
-	optimizer, schedule, scale, out, report, metricsAddr, logLevel, logFormat       string
-	natsListen, natsData, dataVia, authUser, authPassword, authToken                string
-	lr, l2, smoothing, tol, ftol, momentum                                          float64
-	batchSize, epochs, microShards, localWorkers, workers, minWorkers, evalEvery    int
-	labels, parallelism, holdOut                                                    int
-	seed                                                                            uint64
-	joinTimeout, grace, heartbeatTimeout, metricsLinger                             time.Duration
-	nats                                                                            cli.NATSFlags
-	checkpointDir, missing, plot, classWeights                                      string
-	checkpointEvery                                                                 int
-	resume                                                                          bool
+	train, test, format, task, labelColumn, lossName, modelKind, hidden, activation       string
+	optimizer, schedule, scale, out, report, metricsAddr, logLevel, logFormat, cpuProfile string
+	natsListen, natsData, dataVia, authUser, authPassword, authToken                      string
+	lr, l2, smoothing, tol, ftol, momentum                                                float64
+	batchSize, epochs, microShards, localWorkers, workers, minWorkers, evalEvery          int
+	labels, parallelism, holdOut                                                          int
+	seed                                                                                  uint64
+	joinTimeout, grace, heartbeatTimeout, metricsLinger                                   time.Duration
+	nats                                                                                  cli.NATSFlags
+	checkpointDir, missing, plot, classWeights                                            string
+	checkpointEvery                                                                       int
+	resume                                                                                bool
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet) {
@@ -98,6 +99,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.metricsLinger, "metrics-linger", 0, "keep serving /metrics this long after the job ends, so that Prometheus scrapes the final values")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "auto, json or console")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the whole run, local workers included, to this file")
 	f.nats.Register(fs, "URL of an external NATS server (default: start an embedded one)")
 }
 
@@ -122,6 +124,13 @@ func runTrain(ctx context.Context, args []string) error {
 	cfg, err := jobConfig(&f)
 	if err != nil {
 		return err
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	reg := prometheus.NewRegistry()
@@ -260,6 +269,23 @@ func jobConfig(f *trainFlags) (job.Config, error) {
 	cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = f.checkpointDir, f.checkpointEvery, f.resume
 	cfg.Server.User, cfg.Server.Password, cfg.Server.Token = f.authUser, envOr(f.authPassword, "DPT_NATS_AUTH_PASSWORD"), envOr(f.authToken, "DPT_NATS_AUTH_TOKEN")
 	return cfg, nil
+}
+
+// startCPUProfile starts a CPU profile into path and returns the function
+// that stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	fh, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(fh); err != nil {
+		_ = fh.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = fh.Close()
+	}, nil
 }
 
 func envOr(v, key string) string {
