@@ -96,7 +96,7 @@ func Cover(r Range, m int) []Range {
 type Summer struct {
 	scratch [][]float64 // scratch[d] holds a right subtree's sum at depth d
 	m       int
-	leaf    func(i int) []float64
+	leaf    func(i int, dst []float64)
 	r       Range
 }
 
@@ -123,6 +123,19 @@ func TreeSum(dst []float64, r Range, m int, leaf func(i int) []float64) {
 // and never writes it or keeps it. Sum panics if r is empty or not inside
 // [0, m), or if a leaf has the wrong length.
 func (s *Summer) Sum(dst []float64, r Range, m int, leaf func(i int) []float64) {
+	s.SumInto(dst, r, m, func(i int, d []float64) {
+		v := leaf(i)
+		if len(v) != len(d) {
+			panic(fmt.Sprintf("allreduce: leaf %d has %d elements, want %d", i, len(v), len(d)))
+		}
+		copy(d, v)
+	})
+}
+
+// SumInto is [Summer.Sum] with leaves written in place: leaf(i, d) must set
+// every element of d (len(dst) elements, which it may not keep) to micro-shard
+// i's contribution. It saves a copy of every leaf.
+func (s *Summer) SumInto(dst []float64, r Range, m int, leaf func(i int, d []float64)) {
 	if r.Lo < 0 || r.Lo >= r.Hi || r.Hi > m {
 		panic(fmt.Sprintf("allreduce: TreeSum over %v with %d micro-shards", r, m))
 	}
@@ -140,11 +153,7 @@ func (s *Summer) Sum(dst []float64, r Range, m int, leaf func(i int) []float64) 
 // [lo, lo+size), which must contain at least one of them.
 func (s *Summer) sum(dst []float64, lo, size, depth int) {
 	if size == 1 {
-		v := s.leaf(lo)
-		if len(v) != len(dst) {
-			panic(fmt.Sprintf("allreduce: leaf %d has %d elements, want %d", lo, len(v), len(dst)))
-		}
-		copy(dst, v)
+		s.leaf(lo, dst)
 		return
 	}
 	half := size / 2

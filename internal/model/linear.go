@@ -1,7 +1,9 @@
 package model
 
 import (
+	"bytes"
 	"fmt"
+	"unsafe"
 
 	"github.com/dptrain/dptrain/internal/loss"
 	"github.com/dptrain/dptrain/internal/shard"
@@ -32,6 +34,7 @@ type Linear struct {
 	tb, gb []float64 // targets and dL/dz of a tile's rows, tileRows × Outputs (loss.Rows)
 	lb     []float64 // losses of a tile's rows (loss.Rows)
 	wt, gt []float64 // W and ∂W output-major, kp × cols (Outputs > 1)
+	wc     []float64 // the W (row-major, cols × Outputs) that wt holds
 	// lanes holds the dotLanes partial sums of each output for a CSR row.
 	lanes []float64
 }
@@ -274,19 +277,48 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 // transposeIn returns W and ∂W (when gW is non-nil) restricted to the
 // first cols inputs, output-major: wt[k·cols+j] = W[j·K+k], with kp ≥ K
 // output rows of which the padding ones are zero.
+//
+// A mini-batch step makes many short passes at the same θ, one per
+// micro-shard, each into a gradient that starts at zero: wt is kept while
+// W keeps its bits, and a ∂W of +0s is cleared rather than transposed.
 func (m *Linear) transposeIn(W, gW []float64, cols, kp int) (wt, gt []float64) {
 	K := m.cfg.Outputs
 	if n := kp * cols; len(m.wt) < n {
-		m.wt, m.gt = make([]float64, n), make([]float64, n)
+		m.wt, m.gt, m.wc = make([]float64, n), make([]float64, n), nil
 	}
 	wt, gt = m.wt[:kp*cols], m.gt[:kp*cols]
-	transposeTo(wt, W, cols, K)
-	clear(wt[K*cols:])
+	if W = W[:cols*K]; !sameBits(m.wc, W) {
+		transposeTo(wt, W, cols, K)
+		clear(wt[K*cols:])
+		m.wc = append(m.wc[:0], W...)
+	}
 	if gW != nil {
-		transposeTo(gt, gW, cols, K)
-		clear(gt[K*cols:])
+		if gW = gW[:cols*K]; allPositiveZero(gW) {
+			clear(gt)
+		} else {
+			transposeTo(gt, gW, cols, K)
+			clear(gt[K*cols:])
+		}
 	}
 	return wt, gt
+}
+
+// sameBits reports whether a and b have the same length and bits.
+func sameBits(a, b []float64) bool {
+	return len(a) == len(b) && bytes.Equal(asBytes(a), asBytes(b))
+}
+
+// allPositiveZero reports whether every element of x is +0 (all bits
+// clear).
+func allPositiveZero(x []float64) bool {
+	b := asBytes(x)
+	return len(b) == 0 || (b[0] == 0 && bytes.Equal(b[1:], b[:len(b)-1]))
+}
+
+// asBytes returns the memory of x as bytes, for comparisons at memequal's
+// speed.
+func asBytes(x []float64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), len(x)*8)
 }
 
 // transposeTo writes dst[k·cols+j] = src[j·K+k] for j < cols, k < K, in

@@ -182,3 +182,47 @@ func TestLinearFastPassMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// A model reused across passes (as a worker reuses it for every
+// micro-shard) gives the bits of a fresh one after θ changes in place, even
+// by one ulp or from +0 to −0, and whatever the starting gradient holds.
+func TestLinearReuseAfterThetaChanges(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(33, 34))
+	f := mustLoss(loss.KindSoftmax, 10, loss.Config{})
+	dense, _ := randomData(rnd, dataOpts{rows: 9, cols: 21, task: shard.Multiclass, k: 10, density: 0.8})
+	c := Config{Kind: KindLinear, Inputs: 21, Outputs: 10}
+	reused := mustModel(c)
+	theta := randomTheta(rnd, reused, 0.3)
+	rows := dense.View(shard.Range{Lo: 0, Hi: 9})
+	for step := range 8 {
+		switch step {
+		case 0, 1: // unchanged
+		case 2:
+			theta[5] = math.Nextafter(theta[5], 1)
+		case 3:
+			theta[7] = 0
+		case 4:
+			theta[7] = math.Copysign(0, -1)
+		default:
+			theta[rnd.IntN(len(theta))] = rnd.NormFloat64()
+		}
+		got, want := make([]float64, len(theta)), make([]float64, len(theta))
+		if step%2 == 1 { // a gradient that does not start at +0
+			for i := range got {
+				got[i] = float64(i%5) - 2
+				want[i] = got[i]
+			}
+			got[3], want[3] = math.Copysign(0, -1), math.Copysign(0, -1)
+		}
+		l, w := reused.Accumulate(got, theta, rows, f, nil)
+		lf, wf := mustModel(c).Accumulate(want, theta, rows, f, nil)
+		if l != lf || w != wf {
+			t.Fatalf("step %d: reused model (%v, %v), fresh (%v, %v)", step, l, w, lf, wf)
+		}
+		for i := range got {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("step %d: reused ∂θ[%d] = %v, fresh %v", step, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -387,7 +387,6 @@ var (
 type scratch struct {
 	summer allreduce.Summer
 	sums   *eval.Sums
-	leaf   []float64
 	index  []int32
 }
 
@@ -420,10 +419,6 @@ func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch
 		return nil, fmt.Errorf("trainer: block %v outside the %d micro-shards of the dataset", block, len(set.ranges))
 	}
 	n := prob.VecLen(kind)
-	if cap(sc.leaf) < n {
-		sc.leaf = make([]float64, n)
-	}
-	v := sc.leaf[:n]
 	// A mini-batch step reads its rows in the order of the epoch's
 	// permutation. When one step covers the whole epoch (a batch at least
 	// as large as the data) the permutation would only change the order of
@@ -437,13 +432,13 @@ func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch
 	}
 	var leafErr error
 	dst := make([]float64, n)
-	sc.summer.Sum(dst, block, len(set.ranges), func(i int) []float64 {
+	sc.summer.SumInto(dst, block, len(set.ranges), func(i int, v []float64) {
 		if leafErr != nil {
-			return v
+			return
 		}
 		if live != nil && !live() {
 			leafErr = errSuperseded
-			return v
+			return
 		}
 		var index []int32
 		if sched != nil {
@@ -453,13 +448,12 @@ func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch
 		rows, err := set.rows(ctx, i, index)
 		if err != nil {
 			leafErr = err
-			return v
+			return
 		}
 		if sc.sums == nil || sc.sums.L.Len() != prob.E {
 			sc.sums = prob.NewSums()
 		}
 		prob.Leaf(v, kind, m, sc.sums, theta, rows)
-		return v
 	})
 	if leafErr != nil {
 		return nil, leafErr
