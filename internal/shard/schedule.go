@@ -173,3 +173,40 @@ func (g *splitMix64) bounded(n uint64) uint64 {
 	}
 	return hi
 }
+
+// BatchCache gives the batches of a Schedule from permutations computed
+// once per epoch and micro-shard, for a worker that runs every step of an
+// epoch: Batch costs O(n_s) per step, the cache O(n_s) per epoch. The zero
+// value is ready to use; it is not safe for concurrent use.
+type BatchCache struct {
+	sched Schedule
+	epoch []int     // epoch[s]: the epoch perm[s] belongs to, −1 for none
+	perm  [][]int32 // perm[s]: the permutation of micro-shard s
+}
+
+// Batch returns s.Batch(nil, epoch, step, shard): the same rows in the same
+// order. The result is valid until the next call of Batch with another
+// epoch or schedule, and must not be modified.
+func (c *BatchCache) Batch(s Schedule, epoch, step, shard int) []int32 {
+	if !c.holds(s) {
+		c.sched = s
+		c.epoch = make([]int, len(s.Shards))
+		for i := range c.epoch {
+			c.epoch[i] = -1
+		}
+		c.perm = make([][]int32, len(s.Shards))
+	}
+	lo, hi := s.Bounds(step, shard) // validates the arguments
+	if c.epoch[shard] != epoch {
+		c.perm[shard] = s.Permutation(c.perm[shard], epoch, shard)
+		c.epoch[shard] = epoch
+	}
+	return c.perm[shard][lo:hi]
+}
+
+// holds reports whether the cache is for schedule s: the same seed, batch
+// size and micro-shards (the same slice).
+func (c *BatchCache) holds(s Schedule) bool {
+	return c.sched.Seed == s.Seed && c.sched.BatchSize == s.BatchSize && len(c.sched.Shards) == len(s.Shards) &&
+		len(s.Shards) > 0 && &c.sched.Shards[0] == &s.Shards[0]
+}

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -186,5 +187,25 @@ func BenchmarkScheduleBatch(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		_ = s.Batch(buf, 0, i%s.StepsPerEpoch(), i%len(s.Shards))
+	}
+}
+
+// BatchCache gives the rows of Schedule.Batch, in order, whatever the order
+// of the calls (epochs going back and forth, schedules switching).
+func TestBatchCacheMatchesBatch(t *testing.T) {
+	a := Schedule{Seed: 7, Shards: Split(5000, 7), BatchSize: 300}
+	b := Schedule{Seed: 8, Shards: Split(3000, 4), BatchSize: 128}
+	var c BatchCache
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		s := a
+		if rnd.IntN(3) == 0 {
+			s = b
+		}
+		epoch, step, shard := rnd.IntN(3), rnd.IntN(s.StepsPerEpoch()), rnd.IntN(len(s.Shards))
+		got, want := c.Batch(s, epoch, step, shard), s.Batch(nil, epoch, step, shard)
+		if !slices.Equal(got, want) {
+			t.Fatalf("seed %d epoch %d step %d shard %d: cached %v, Batch %v", s.Seed, epoch, step, shard, got, want)
+		}
 	}
 }

@@ -52,7 +52,7 @@ func benchTask(task string) (*shard.Dataset, JobSpec) {
 // the benchmark workload with 2 workers: the blocks covering micro-shards
 // [0, M/2), as computeBlock runs them (leaf contributions of Σ gradient,
 // Σ loss and Σ weight, combined along the tree). "sgd" is one step of 1024
-// rows per worker.
+// rows per worker; each iteration is the next step (new rows, new θ).
 func BenchmarkWorkerBlock(b *testing.B) {
 	for _, task := range []string{"binary", "multiclass", "multilabel"} {
 		d, spec := benchTask(task)
@@ -84,12 +84,16 @@ func BenchmarkWorkerBlock(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%s/veclen=%d", task, regime, prob.VecLen(allreduce.KindGrad)), func(b *testing.B) {
 				m, _ := prob.NewModel()
 				var sc scratch
+				var step uint64
 				for b.Loop() {
+					// Each step its own rows and parameters, as in training.
+					theta[0] += 1e-3
 					for _, blk := range blocks {
-						if _, err := computeBlock(context.Background(), prob, m, &sc, set, allreduce.KindGrad, epoch, 0, theta, blk, nil); err != nil {
+						if _, err := computeBlock(context.Background(), prob, m, &sc, set, allreduce.KindGrad, epoch, step, theta, blk, nil); err != nil {
 							b.Fatal(err)
 						}
 					}
+					step++
 				}
 				b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "examples/s")
 			})

@@ -385,9 +385,9 @@ var (
 
 // scratch is a compute goroutine's reusable memory.
 type scratch struct {
-	summer allreduce.Summer
-	sums   *eval.Sums
-	index  []int32
+	summer  allreduce.Summer
+	sums    *eval.Sums
+	batches shard.BatchCache // the epoch's permutation of each micro-shard
 }
 
 func (w *Worker) block(ctx context.Context, m model.Model, sc *scratch, t task) ([]float64, error) {
@@ -442,8 +442,7 @@ func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch
 		}
 		var index []int32
 		if sched != nil {
-			sc.index = sched.Batch(sc.index[:0], epoch, int(step%uint64(sched.StepsPerEpoch())), i)
-			index = sc.index
+			index = sc.batches.Batch(*sched, epoch, int(step%uint64(sched.StepsPerEpoch())), i)
 		}
 		rows, err := set.rows(ctx, i, index)
 		if err != nil {
