@@ -177,3 +177,13 @@ func BenchmarkKernels(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLinearDenseInCache is BenchmarkLinearDense over its first 256
+// rows (256 KB, in L2): the pass's compute ceiling, without the memory.
+func BenchmarkLinearDenseInCache(b *testing.B) {
+	base := *benchDense()
+	base.X.Rows = 256
+	base.X.Dense = base.X.Dense[:256*benchDenseCols]
+	base.Y = base.Y[:256*benchK]
+	benchLosses(b, &base)
+}

@@ -50,8 +50,8 @@ func dotTile(out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, 
 
 // axpyTile is axpyTileGo, in the widest assembly available for nt ∈ {1,
 // tileOut}. It panics if an operand is out of bounds.
-func axpyTile(g []float64, gs int, x []float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
-	axpyTileWith(tileKernelInUse, g, gs, x, off, delta, nt, n8)
+func axpyTile(g []float64, gs int, x []float32, off, next *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+	axpyTileWith(tileKernelInUse, g, gs, x, off, next, delta, nt, n8)
 }
 
 // dotTileWith is dotTile in the implementation k.
@@ -81,8 +81,9 @@ func dotTileWith(k tileKernel, out *[tileRows * tileOut]float64, x []float32, of
 }
 
 // axpyTileWith is axpyTile in the implementation k.
-func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off, next *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
 	checkTile(x, off, g, gs, nt, n8)
+	checkTile(x, next, g, gs, nt, n8)
 	switch {
 	case n8 == 0:
 	case k == kernelAVX512 && nt == tileOut:
@@ -91,7 +92,7 @@ func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off *[tileRows
 		axpy4x1AVX512(&g[0], &x[0], off, delta, n8)
 	case k == kernelAVX2 && (nt == tileOut || nt == 1):
 		for t := range nt {
-			axpy4x1AVX2(&g[t*gs], &x[0], off, &delta[t], n8)
+			axpy4x1AVX2(&g[t*gs], &x[0], off, &delta[t], n8, next)
 		}
 	default:
 		axpyTileGo(g, gs, x, off, delta, nt, n8)
@@ -143,4 +144,4 @@ func dot2x2AVX2(out *[4]float64, x0, x1 *float32, w0, w1 *float64, n8 int)
 // in order, with δ_i = delta[i·tileOut]: one output of axpyTileGo.
 //
 //go:noescape
-func axpy4x1AVX2(grad *float64, x *float32, off *[tileRows]int, delta *float64, n8 int)
+func axpy4x1AVX2(grad *float64, x *float32, off *[tileRows]int, delta *float64, n8 int, next *[tileRows]int)

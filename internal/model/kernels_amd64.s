@@ -499,8 +499,17 @@ dot22avx2loop:
 // grad[j] += δ0·x0[j], then δ1·x1[j], δ2·x2[j], δ3·x3[j], where δi is
 // delta[4i] (one column of a tile's δ); eight elements an iteration in two
 // independent chains (Y4: j..j+3, Y9: j+4..j+7).
-TEXT ·axpy4x1AVX2(SB), NOSPLIT, $0-40
+TEXT ·axpy4x1AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+8(FP), SI
+	MOVQ next+40(FP), DI
+	MOVQ 0(DI), R13
+	LEAQ (SI)(R13*4), R13
+	MOVQ 8(DI), R14
+	LEAQ (SI)(R14*4), R14
+	MOVQ 16(DI), R15
+	LEAQ (SI)(R15*4), R15
+	MOVQ 24(DI), BX
+	LEAQ (SI)(BX*4), BX
 	MOVQ off+16(FP), DI
 	ROWS
 	MOVQ grad+0(FP), R12
@@ -513,6 +522,10 @@ TEXT ·axpy4x1AVX2(SB), NOSPLIT, $0-40
 	XORQ AX, AX
 
 axpy41avx2loop:
+	PREFETCHT0 (R13)(AX*4)
+	PREFETCHT0 (R14)(AX*4)
+	PREFETCHT0 (R15)(AX*4)
+	PREFETCHT0 (BX)(AX*4)
 	VMOVUPD   (R12)(AX*8), Y4
 	VMOVUPD   32(R12)(AX*8), Y9
 	VCVTPS2PD (R8)(AX*4), Y5

@@ -18,8 +18,8 @@ func dotTile(out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, 
 }
 
 // axpyTile is axpyTileGo after a bounds check.
-func axpyTile(g []float64, gs int, x []float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
-	axpyTileWith(kernelGo, g, gs, x, off, delta, nt, n8)
+func axpyTile(g []float64, gs int, x []float32, off, next *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+	axpyTileWith(kernelGo, g, gs, x, off, next, delta, nt, n8)
 }
 
 // dotTileWith is dotTileGo after a bounds check: k is always kernelGo.
@@ -29,7 +29,8 @@ func dotTileWith(_ tileKernel, out *[tileRows * tileOut]float64, x []float32, of
 }
 
 // axpyTileWith is axpyTileGo after a bounds check: k is always kernelGo.
-func axpyTileWith(_ tileKernel, g []float64, gs int, x []float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+func axpyTileWith(_ tileKernel, g []float64, gs int, x []float32, off, next *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
 	checkTile(x, off, g, gs, nt, n8)
+	checkTile(x, next, g, gs, nt, n8)
 	axpyTileGo(g, gs, x, off, delta, nt, n8)
 }

@@ -121,7 +121,7 @@ func testTileKernel(t *testing.T, k tileKernel) {
 		}
 		g1 := append([]float64(nil), w...)
 		g2 := append([]float64(nil), w...)
-		axpyTileWith(k, g1, ws, x, &off, &delta, nt, n8)
+		axpyTileWith(k, g1, ws, x, &off, &off, &delta, nt, n8)
 		axpyTileGo(g2, ws, x, &off, &delta, nt, n8)
 		g3 := append([]float64(nil), w...)
 		for o := range nt {
@@ -148,7 +148,7 @@ func TestTileKernelsPanicOutOfBounds(t *testing.T) {
 		"row past the end":   func() { dotTile(&out, x, &[tileRows]int{0, 0, 0, 9}, w, 8, 1, 8) },
 		"weights too short":  func() { dotTile(&out, x, &[tileRows]int{}, w, 8, tileOut, 8) },
 		"n8 not a multiple":  func() { dotTile(&out, x, &[tileRows]int{}, w, 8, 1, 7) },
-		"gradient too short": func() { axpyTile(w[:7], 8, x, &[tileRows]int{}, &delta, 1, 8) },
+		"gradient too short": func() { axpyTile(w[:7], 8, x, &[tileRows]int{}, &[tileRows]int{}, &delta, 1, 8) },
 	} {
 		func() {
 			defer func() {

@@ -183,15 +183,20 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 	}
 	zb, db := m.zb[:tileRows*K], m.db[:tileRows*kp]
 	var (
-		off     [tileRows]int
-		out, dt [tileRows * tileOut]float64
+		off, next [tileRows]int
+		out, dt   [tileRows * tileOut]float64
 	)
 	n := rows.Len()
 	for lo := 0; lo < n; lo += tileRows {
 		nr := min(tileRows, n-lo)
-		for i := range off {
-			off[i] = rows.Row(lo+min(i, nr-1)) * cols // a short tile repeats its last row
+		if lo == 0 {
+			tileOffsets(&off, rows, 0, cols)
+		} else {
+			off = next
 		}
+		// The next tile's rows are prefetched while this one's gradient is
+		// updated (the kernels that can).
+		tileOffsets(&next, rows, min(lo+tileRows, n-1), cols)
 		for k0 := 0; k0 < K; k0 += nt {
 			dotTile(&out, x, &off, wt[k0*ws:], ws, nt, n8)
 			for i := range nr {
@@ -256,7 +261,7 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 					dt[i*tileOut+t] = db[i*kp+k0+t]
 				}
 			}
-			axpyTile(gt[k0*ws:], ws, x, &off, &dt, nt, n8)
+			axpyTile(gt[k0*ws:], ws, x, &off, &next, &dt, nt, n8)
 		}
 		for i := range nr {
 			xr := x[off[i] : off[i]+cols]
@@ -272,6 +277,15 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 		transposeOut(gW, gt, cols, K)
 	}
 	return lossSum, weightSum
+}
+
+// tileOffsets sets off to the offsets in x of the tile of rows starting at
+// rows' row lo; a short tile repeats the last row.
+func tileOffsets(off *[tileRows]int, rows shard.Rows, lo, cols int) {
+	n := rows.Len()
+	for i := range off {
+		off[i] = rows.Row(min(lo+i, n-1)) * cols
+	}
 }
 
 // transposeIn returns W and ∂W (when gW is non-nil) restricted to the
