@@ -16,12 +16,24 @@ import (
 //	...           the message's fields, in declaration order
 //	last 4 bytes  CRC-32C (Castagnoli) of all bytes before it
 //
-// An ID is one length byte (1..255) and its bytes; integers are u32 or u64; a
-// vector is a u32 count and that many IEEE-754 float64s. The encoding is
-// canonical: decoders accept only what the encoder produces, so re-encoding a
-// decoded message gives back the same bytes.
+// An ID is one length byte (1..255) and its bytes; integers are u32 or u64. A
+// vector is a u32 count n and a form byte: 0, dense, then n IEEE-754
+// float64s; or 1, runs, for vectors that are mostly +0 (the gradient of
+// sparse data, parameters that changed in few places), then a u32 count r
+// and r runs of (u32 start, u32 length, length float64s): the maximal runs
+// of elements whose bits are not those of +0, in increasing order. The runs
+// form is used exactly when it is shorter (4 + 8r + 8·nnz < 8n bytes); the
+// elements outside the runs are +0. The encoding is canonical: decoders
+// accept only what the encoder produces, so re-encoding a decoded message
+// gives back the same bytes.
 
-const wireVersion = 0xA1
+const wireVersion = 0xA2
+
+// Vector forms.
+const (
+	vecDense = 0
+	vecRuns  = 1
+)
 
 // Msg is the type byte of an encoded message.
 type Msg uint8
@@ -75,6 +87,30 @@ func appendID(b []byte, id string) []byte {
 
 func appendVec(b []byte, v []float64) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
+	if r, nnz := zeroRuns(v); runsSmaller(len(v), r, nnz) {
+		b = append(b, vecRuns)
+		b = binary.LittleEndian.AppendUint32(b, uint32(r))
+		for i := 0; i < len(v); {
+			if math.Float64bits(v[i]) == 0 {
+				i++
+				continue
+			}
+			j := i
+			for j < len(v) && math.Float64bits(v[j]) != 0 {
+				j++
+			}
+			b = binary.LittleEndian.AppendUint32(b, uint32(i))
+			b = binary.LittleEndian.AppendUint32(b, uint32(j-i))
+			b = appendFloats(b, v[i:j])
+			i = j
+		}
+		return b
+	}
+	b = append(b, vecDense)
+	return appendFloats(b, v)
+}
+
+func appendFloats(b []byte, v []float64) []byte {
 	off := len(b)
 	b = append(b, make([]byte, 8*len(v))...)
 	for i, x := range v {
@@ -82,6 +118,27 @@ func appendVec(b []byte, v []float64) []byte {
 	}
 	return b
 }
+
+// zeroRuns returns the number of maximal runs of elements of v whose bits
+// are not those of +0, and the number of such elements.
+func zeroRuns(v []float64) (runs, nnz int) {
+	in := false
+	for _, x := range v {
+		nz := math.Float64bits(x) != 0
+		if nz {
+			nnz++
+			if !in {
+				runs++
+			}
+		}
+		in = nz
+	}
+	return runs, nnz
+}
+
+// runsSmaller reports whether the runs form of a vector of n elements with
+// r runs and nnz elements other than +0 is shorter than the dense form.
+func runsSmaller(n, r, nnz int) bool { return 4+8*int64(r)+8*int64(nnz) < 8*int64(n) }
 
 func appendTrailer(b []byte, start int) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], crc32.MakeTable(crc32.Castagnoli)))
@@ -140,7 +197,7 @@ func (c *Contribution) AppendBinary(b []byte) ([]byte, error) {
 
 // MarshalBinary encodes c; see [Contribution.AppendBinary].
 func (c *Contribution) MarshalBinary() ([]byte, error) {
-	return c.AppendBinary(make([]byte, 0, headerLen+2*(1+MaxIDLen)+8+8+4+8*len(c.Vec)+trailerLen))
+	return c.AppendBinary(make([]byte, 0, headerLen+2*(1+MaxIDLen)+8+8+5+8*len(c.Vec)+trailerLen))
 }
 
 // AppendBinary appends p's encoding to b. It fails, wrapping a sentinel
@@ -159,7 +216,7 @@ func (p *Params) AppendBinary(b []byte) ([]byte, error) {
 
 // MarshalBinary encodes p; see [Params.AppendBinary].
 func (p *Params) MarshalBinary() ([]byte, error) {
-	return p.AppendBinary(make([]byte, 0, headerLen+1+MaxIDLen+8+4+8*len(p.Theta)+trailerLen))
+	return p.AppendBinary(make([]byte, 0, headerLen+1+MaxIDLen+8+5+8*len(p.Theta)+trailerLen))
 }
 
 // ---- decoding ----
@@ -251,21 +308,80 @@ func (d *decoder) count(field string, size int) int {
 	return int(n)
 }
 
-// vec reads a vector; every element must be finite.
-func (d *decoder) vec(field string) []float64 {
-	n := d.count(field, 8)
-	raw := d.take(8*n, field)
+// vec reads a vector of at most limit elements; every element must be
+// finite.
+func (d *decoder) vec(field string, limit int) []float64 {
+	n := int(d.u32(field))
+	form := d.u8(field)
 	if d.err != nil {
 		return nil
 	}
-	v := make([]float64, n)
-	for i := range v {
-		x := math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
+	var v []float64
+	switch form {
+	case vecDense:
+		if uint64(n)*8 > uint64(len(d.b)) {
+			d.fail("%s: %d elements in %d bytes", field, n, len(d.b))
+			return nil
+		}
+		v = d.floats(field, make([]float64, n))
+		if r, nnz := zeroRuns(v); d.err == nil && runsSmaller(n, r, nnz) {
+			d.fail("%s: dense form of a vector whose runs form is shorter", field)
+		}
+	case vecRuns:
+		if n > limit {
+			d.fail("%s: %d elements, at most %d expected", field, n, limit)
+			return nil
+		}
+		r := d.count(field, 8)
+		if d.err != nil {
+			return nil
+		}
+		v = make([]float64, n)
+		next, nnz := 0, 0 // the first index a run may start at
+		for range r {
+			lo, k := int(d.u32(field)), int(d.u32(field))
+			if d.err != nil {
+				return nil
+			}
+			if lo < next || k < 1 || k > n-lo {
+				d.fail("%s: run [%d, %d+%d) after index %d in %d elements", field, lo, lo, k, next, n)
+				return nil
+			}
+			run := d.floats(field, v[lo:lo+k])
+			for i, x := range run {
+				if math.Float64bits(x) == 0 {
+					d.fail("%s: +0 inside the run at %d (element %d)", field, lo, lo+i)
+					return nil
+				}
+			}
+			next, nnz = lo+k+1, nnz+k
+		}
+		if d.err == nil && !runsSmaller(n, r, nnz) {
+			d.fail("%s: runs form of a vector whose dense form is no longer", field)
+		}
+	default:
+		d.fail("%s: form %d", field, form)
+	}
+	if d.err != nil {
+		return nil
+	}
+	for i, x := range v {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			d.err = fmt.Errorf("%w: decode %s: %s element %d is %v", ErrNotFinite, d.what, field, i, x)
 			return nil
 		}
-		v[i] = x
+	}
+	return v
+}
+
+// floats fills v from the next 8·len(v) bytes.
+func (d *decoder) floats(field string, v []float64) []float64 {
+	raw := d.take(8*len(v), field)
+	if d.err != nil {
+		return nil
+	}
+	for i := range v {
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
 	}
 	return v
 }
@@ -335,13 +451,21 @@ func (p *Plan) UnmarshalBinary(data []byte) error {
 // [Contribution.Validate]) and the checksum; on error c is unchanged.
 // Non-finite values give ErrNotFinite.
 func (c *Contribution) UnmarshalBinary(data []byte) error {
+	return c.UnmarshalBinaryLimit(data, MaxVecLen)
+}
+
+// UnmarshalBinaryLimit is UnmarshalBinary for a vector of at most limit
+// elements: a vector in runs form expands to its full length, so a
+// transport bounds that length by what its rounds use rather than by
+// MaxVecLen.
+func (c *Contribution) UnmarshalBinaryLimit(data []byte, limit int) error {
 	d := newDecoder("contribution", MsgContribution, data)
 	var q Contribution
 	q.Job = d.id("job")
 	q.Round = d.u64("round")
 	q.Worker = WorkerID(d.id("worker"))
 	q.Range = Range{Lo: int(d.u32("range")), Hi: int(d.u32("range"))}
-	q.Vec = d.vec("vector")
+	q.Vec = d.vec("vector", limit)
 	if err := d.finish(data); err != nil {
 		return err
 	}
@@ -356,11 +480,17 @@ func (c *Contribution) UnmarshalBinary(data []byte) error {
 // checks every field and the checksum; on error p is unchanged. Non-finite
 // values give ErrNotFinite.
 func (p *Params) UnmarshalBinary(data []byte) error {
+	return p.UnmarshalBinaryLimit(data, MaxVecLen)
+}
+
+// UnmarshalBinaryLimit is UnmarshalBinary for at most limit parameters (see
+// [Contribution.UnmarshalBinaryLimit]).
+func (p *Params) UnmarshalBinaryLimit(data []byte, limit int) error {
 	d := newDecoder("params", MsgParams, data)
 	var q Params
 	q.Job = d.id("job")
 	q.Version = d.u64("version")
-	q.Theta = d.vec("theta")
+	q.Theta = d.vec("theta", limit)
 	if err := d.finish(data); err != nil {
 		return err
 	}

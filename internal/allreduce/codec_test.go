@@ -145,12 +145,13 @@ func TestDecodeRejectsNonFinite(t *testing.T) {
 func TestDecodeBoundsHostileCounts(t *testing.T) {
 	// A contribution header claiming 2^32−1 elements in a few bytes.
 	var b []byte
-	b = append(b, 0xA1, byte(allreduce.MsgContribution), 1, 'j')
+	b = append(b, 0xA2, byte(allreduce.MsgContribution), 1, 'j')
 	b = binary.LittleEndian.AppendUint64(b, 1)
 	b = append(b, 1, 'w')
 	b = binary.LittleEndian.AppendUint32(b, 0)
 	b = binary.LittleEndian.AppendUint32(b, 1)
 	b = binary.LittleEndian.AppendUint32(b, math.MaxUint32)
+	b = append(b, 0) // dense
 	b = append(b, 0, 0, 0, 0)
 	allocs := testing.AllocsPerRun(10, func() {
 		if err := new(allreduce.Contribution).UnmarshalBinary(fixCRC(b)); !errors.Is(err, allreduce.ErrMalformed) {
@@ -231,12 +232,12 @@ func fuzzRoundTrip(t *testing.T, data []byte, fresh func() codec) {
 func fuzzSeeds(f *testing.F, good []byte) {
 	f.Add(good)
 	f.Add([]byte{})
-	f.Add([]byte{0xA1})
+	f.Add([]byte{0xA1}) // an earlier wire version
 	f.Add(good[:2])
 	f.Add(good[:len(good)-1])
 	f.Add(append(bytes.Clone(good), 0))
 	bad := bytes.Clone(good)
-	bad[0] = 0xA2 // next wire version
+	bad[0] = 0xA3 // next wire version
 	f.Add(bad)
 	bad = bytes.Clone(good)
 	bad[1] ^= 3 // another message type
@@ -277,7 +278,7 @@ func FuzzContribution(f *testing.F) {
 	binary.LittleEndian.PutUint64(nan[len(nan)-12:], 0x7FF8000000000001) // a NaN payload
 	f.Add(fixCRC(nan))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzRoundTrip(t, data, func() codec { return new(allreduce.Contribution) })
+		fuzzRoundTrip(t, data, func() codec { return &limitedContribution{} })
 	})
 }
 
@@ -293,6 +294,145 @@ func FuzzParams(f *testing.F) {
 	binary.LittleEndian.PutUint64(inf[len(inf)-12:], math.Float64bits(math.Inf(-1)))
 	f.Add(fixCRC(inf))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzRoundTrip(t, data, func() codec { return new(allreduce.Params) })
+		fuzzRoundTrip(t, data, func() codec { return &limitedParams{} })
 	})
+}
+
+// fuzzLimit bounds the vectors the fuzz targets decode: a vector in runs
+// form expands to its declared length, which a transport bounds by what its
+// rounds use.
+const fuzzLimit = 1 << 16
+
+type limitedContribution struct{ allreduce.Contribution }
+
+func (c *limitedContribution) UnmarshalBinary(data []byte) error {
+	return c.UnmarshalBinaryLimit(data, fuzzLimit)
+}
+
+type limitedParams struct{ allreduce.Params }
+
+func (p *limitedParams) UnmarshalBinary(data []byte) error {
+	return p.UnmarshalBinaryLimit(data, fuzzLimit)
+}
+
+// Vectors that are mostly +0 travel as runs, exactly when that is shorter,
+// and decode to the same bits (−0 is not +0 and travels as a value).
+func TestSparseVectorsRoundTrip(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	for _, tc := range []struct {
+		name   string
+		vec    []float64
+		sparse bool
+	}{
+		{"all +0", make([]float64, 100), true},
+		{"one value", append(make([]float64, 99), 3), true},
+		{"-0 among +0", append(make([]float64, 50), negZero, 0, 0), true},
+		{"two runs", []float64{0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0}, true},
+		{"dense", []float64{1, 2, 3, 4}, false},
+		{"half", []float64{1, 0, 2, 0, 3, 0, 4, 0}, false},
+		{"single +0", []float64{0}, true},
+		{"single value", []float64{7}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := sampleContribution()
+			c.Vec = tc.vec
+			data, err := c.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dense := &allreduce.Contribution{Job: c.Job, Round: c.Round, Worker: c.Worker, Range: c.Range, Vec: tc.vec}
+			if sparse := len(data) < 2+1+len(c.Job)+8+1+len(c.Worker)+8+5+8*len(tc.vec)+4; sparse != tc.sparse {
+				t.Fatalf("%d bytes: runs form %v, want %v", len(data), sparse, tc.sparse)
+			}
+			var got allreduce.Contribution
+			if err := got.UnmarshalBinaryLimit(data, len(tc.vec)); err != nil {
+				t.Fatal(err)
+			}
+			for i := range tc.vec {
+				if math.Float64bits(got.Vec[i]) != math.Float64bits(dense.Vec[i]) {
+					t.Fatalf("element %d: %v, want %v", i, got.Vec[i], dense.Vec[i])
+				}
+			}
+			if tc.sparse {
+				if err := got.UnmarshalBinaryLimit(data, len(tc.vec)-1); !errors.Is(err, allreduce.ErrMalformed) {
+					t.Fatalf("decode with a limit below the length: %v, want ErrMalformed", err)
+				}
+			}
+		})
+	}
+}
+
+// The decoder accepts only the canonical form: a dense vector that runs
+// would shorten, runs that are not maximal or hold +0, overlapping runs.
+func TestSparseVectorsCanonical(t *testing.T) {
+	// A contribution with a 16-element vector, written by hand.
+	build := func(vec func(b []byte) []byte) []byte {
+		var b []byte
+		b = append(b, 0xA2, byte(allreduce.MsgContribution), 1, 'j')
+		b = binary.LittleEndian.AppendUint64(b, 1)
+		b = append(b, 1, 'w')
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, 1)
+		b = binary.LittleEndian.AppendUint32(b, 16)
+		b = vec(b)
+		return fixCRC(append(b, 0, 0, 0, 0))
+	}
+	f := func(b []byte, xs ...float64) []byte {
+		for _, x := range xs {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+		}
+		return b
+	}
+	run := func(b []byte, lo, n uint32) []byte {
+		return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(b, lo), n)
+	}
+	good := build(func(b []byte) []byte {
+		b = append(b, 1)
+		b = binary.LittleEndian.AppendUint32(b, 2)
+		b = f(run(b, 2, 1), 5)
+		return f(run(b, 9, 2), 6, 7)
+	})
+	var c allreduce.Contribution
+	if err := c.UnmarshalBinary(good); err != nil {
+		t.Fatalf("canonical runs: %v", err)
+	}
+	if c.Vec[2] != 5 || c.Vec[9] != 6 || c.Vec[10] != 7 || c.Vec[0] != 0 {
+		t.Fatalf("decoded %v", c.Vec)
+	}
+	for name, data := range map[string][]byte{
+		"dense form of a sparse vector": build(func(b []byte) []byte {
+			return f(append(b, 0), 0, 0, 5, 0, 0, 0, 0, 0, 0, 6, 7, 0, 0, 0, 0, 0)
+		}),
+		"runs not maximal": build(func(b []byte) []byte {
+			b = binary.LittleEndian.AppendUint32(append(b, 1), 2)
+			b = f(run(b, 9, 1), 6)
+			return f(run(b, 10, 1), 7)
+		}),
+		"+0 inside a run": build(func(b []byte) []byte {
+			b = binary.LittleEndian.AppendUint32(append(b, 1), 1)
+			return f(run(b, 9, 2), 0, 7)
+		}),
+		"runs out of order": build(func(b []byte) []byte {
+			b = binary.LittleEndian.AppendUint32(append(b, 1), 2)
+			b = f(run(b, 9, 1), 6)
+			return f(run(b, 2, 1), 5)
+		}),
+		"run past the end": build(func(b []byte) []byte {
+			b = binary.LittleEndian.AppendUint32(append(b, 1), 1)
+			return f(run(b, 15, 2), 6, 7)
+		}),
+		"empty run": build(func(b []byte) []byte {
+			b = binary.LittleEndian.AppendUint32(append(b, 1), 1)
+			return run(b, 3, 0)
+		}),
+		"runs form not shorter": build(func(b []byte) []byte {
+			b = binary.LittleEndian.AppendUint32(append(b, 1), 1)
+			return f(run(b, 0, 15), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+		}),
+		"unknown form": build(func(b []byte) []byte { return append(b, 2) }),
+	} {
+		if err := new(allreduce.Contribution).UnmarshalBinary(data); !errors.Is(err, allreduce.ErrMalformed) {
+			t.Errorf("%s: err %v, want ErrMalformed", name, err)
+		}
+	}
 }

@@ -494,7 +494,8 @@ func (c *Coordinator) deliver(m natsbus.Message) time.Duration {
 		c.m.Transport.ReceivedMessages.WithLabelValues("contrib").Inc()
 	}
 	var ct allreduce.Contribution
-	if err := ct.UnmarshalBinary(m.Data); err != nil {
+	limit := max(c.prob.VecLen(allreduce.KindGrad), c.prob.VecLen(allreduce.KindEval))
+	if err := ct.UnmarshalBinaryLimit(m.Data, limit); err != nil {
 		c.reject(rejectReason(err), err)
 		return 0
 	}

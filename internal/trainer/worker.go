@@ -153,8 +153,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			if !ok {
 				return errBusClosed
 			}
+			if w.job == nil {
+				continue // parameters mean nothing before the job
+			}
 			var p allreduce.Params
-			if err := p.UnmarshalBinary(m.Data); err != nil {
+			if err := p.UnmarshalBinaryLimit(m.Data, w.job.prob.P); err != nil {
 				w.log.Warn("bad parameters message", zap.Error(err))
 				continue
 			}
