@@ -9,6 +9,9 @@ import (
 
 // Wire format
 //
+// Parameters carry version and base (u64s) before θ: base 0 for θ itself,
+// otherwise the version θ is patched against (see [Params]).
+//
 // Every message is little-endian:
 //
 //	byte 0        wireVersion (0xA1: allreduce wire format 1)
@@ -210,13 +213,14 @@ func (p *Params) AppendBinary(b []byte) ([]byte, error) {
 	b = appendHeader(b, MsgParams)
 	b = appendID(b, p.Job)
 	b = binary.LittleEndian.AppendUint64(b, p.Version)
+	b = binary.LittleEndian.AppendUint64(b, p.Base)
 	b = appendVec(b, p.Theta)
 	return appendTrailer(b, start), nil
 }
 
 // MarshalBinary encodes p; see [Params.AppendBinary].
 func (p *Params) MarshalBinary() ([]byte, error) {
-	return p.AppendBinary(make([]byte, 0, headerLen+1+MaxIDLen+8+5+8*len(p.Theta)+trailerLen))
+	return p.AppendBinary(make([]byte, 0, headerLen+1+MaxIDLen+8+8+5+8*len(p.Theta)+trailerLen))
 }
 
 // ---- decoding ----
@@ -308,9 +312,9 @@ func (d *decoder) count(field string, size int) int {
 	return int(n)
 }
 
-// vec reads a vector of at most limit elements; every element must be
-// finite.
-func (d *decoder) vec(field string, limit int) []float64 {
+// vec reads a vector of at most limit elements; when finite is set, every
+// element must be finite.
+func (d *decoder) vec(field string, limit int, finite bool) []float64 {
 	n := int(d.u32(field))
 	form := d.u8(field)
 	if d.err != nil {
@@ -364,6 +368,9 @@ func (d *decoder) vec(field string, limit int) []float64 {
 	}
 	if d.err != nil {
 		return nil
+	}
+	if !finite {
+		return v
 	}
 	for i, x := range v {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -465,7 +472,7 @@ func (c *Contribution) UnmarshalBinaryLimit(data []byte, limit int) error {
 	q.Round = d.u64("round")
 	q.Worker = WorkerID(d.id("worker"))
 	q.Range = Range{Lo: int(d.u32("range")), Hi: int(d.u32("range"))}
-	q.Vec = d.vec("vector", limit)
+	q.Vec = d.vec("vector", limit, true)
 	if err := d.finish(data); err != nil {
 		return err
 	}
@@ -478,7 +485,8 @@ func (c *Contribution) UnmarshalBinaryLimit(data []byte, limit int) error {
 
 // UnmarshalBinary decodes parameters encoded by [Params.MarshalBinary]. It
 // checks every field and the checksum; on error p is unchanged. Non-finite
-// values give ErrNotFinite.
+// values of θ (not a patch, whose values are bit patterns) give
+// ErrNotFinite.
 func (p *Params) UnmarshalBinary(data []byte) error {
 	return p.UnmarshalBinaryLimit(data, MaxVecLen)
 }
@@ -490,7 +498,8 @@ func (p *Params) UnmarshalBinaryLimit(data []byte, limit int) error {
 	var q Params
 	q.Job = d.id("job")
 	q.Version = d.u64("version")
-	q.Theta = d.vec("theta", limit)
+	q.Base = d.u64("base")
+	q.Theta = d.vec("theta", limit, q.Base == 0)
 	if err := d.finish(data); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/dptrain/dptrain/internal/allreduce"
@@ -434,5 +435,52 @@ func TestSparseVectorsCanonical(t *testing.T) {
 		if err := new(allreduce.Contribution).UnmarshalBinary(data); !errors.Is(err, allreduce.ErrMalformed) {
 			t.Errorf("%s: err %v, want ErrMalformed", name, err)
 		}
+	}
+}
+
+// A patch gives back θ bit for bit (−0, subnormals, values whose XOR is a
+// NaN pattern), travels as runs when few parameters changed, and is checked.
+func TestParamsPatch(t *testing.T) {
+	base := []float64{1, 2, math.Copysign(0, -1), 1e-310, -3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+	theta := slices.Clone(base)
+	theta[2] = 0                    // −0 → +0: one bit
+	theta[5] = math.Nextafter(4, 5) // one ulp
+	theta[9] = -math.MaxFloat64     // XOR with 8 is a NaN pattern
+	p := allreduce.PatchParams("j", 5, theta, 4, base, nil)
+	data, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := (&allreduce.Params{Job: "j", Version: 5, Theta: theta}).MarshalBinary()
+	if len(data) >= len(full) {
+		t.Errorf("patch of 3 changes in 16: %d bytes, full θ %d", len(data), len(full))
+	}
+	var q allreduce.Params
+	if err := q.UnmarshalBinaryLimit(data, len(theta)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Resolve(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range theta {
+		if math.Float64bits(got[i]) != math.Float64bits(theta[i]) {
+			t.Fatalf("θ[%d] = %v, want %v", i, got[i], theta[i])
+		}
+	}
+	if _, err := q.Resolve(base[:3]); !errors.Is(err, allreduce.ErrLength) {
+		t.Errorf("resolve against a short base: %v, want ErrLength", err)
+	}
+	bad := slices.Clone(base)
+	bad[0] = math.Inf(1) // unchanged by the patch, and not finite
+	if _, err := q.Resolve(bad); !errors.Is(err, allreduce.ErrNotFinite) {
+		t.Errorf("resolve to a non-finite θ: %v, want ErrNotFinite", err)
+	}
+	q.Base = 5
+	if _, err := q.MarshalBinary(); !errors.Is(err, allreduce.ErrMalformed) {
+		t.Errorf("patch against its own version: %v, want ErrMalformed", err)
+	}
+	if got, _ := (&allreduce.Params{Theta: theta}).Resolve(nil); &got[0] != &theta[0] {
+		t.Errorf("Resolve of whole parameters copied them")
 	}
 }

@@ -213,15 +213,24 @@ func (c *Contribution) Validate() error {
 }
 
 // Params is a version of the parameter vector θ, published by the
-// coordinator after each update.
+// coordinator after each update: the whole of θ, or a patch against the
+// version before.
 type Params struct {
 	Job     string
 	Version uint64
-	Theta   []float64
+	// Base, when non-zero, makes the message a patch: Theta holds, element
+	// by element, the bits of θ XOR the bits of θ at version Base, which
+	// are +0 wherever the parameter kept its bits. With sparse data most
+	// parameters keep their bits from one step to the next and the patch
+	// travels as runs (see the wire format). [Params.Resolve] gives θ back
+	// exactly.
+	Base  uint64
+	Theta []float64
 }
 
-// Validate checks the job ID, the length of θ (at most MaxVecLen) and that θ
-// is finite.
+// Validate checks the job ID, the length of θ (at most MaxVecLen), that a
+// patch's base is older than its version and that θ (not a patch) is
+// finite.
 func (p *Params) Validate() error {
 	if err := validID("job", p.Job); err != nil {
 		return err
@@ -229,7 +238,49 @@ func (p *Params) Validate() error {
 	if len(p.Theta) > MaxVecLen {
 		return fmt.Errorf("%w: parameters of %d elements", ErrLength, len(p.Theta))
 	}
+	if p.Base != 0 {
+		if p.Base >= p.Version {
+			return fmt.Errorf("%w: parameters version %d patch against version %d", ErrMalformed, p.Version, p.Base)
+		}
+		return nil
+	}
 	return checkFinite("parameters", p.Theta)
+}
+
+// PatchParams returns version of θ as a patch against base, the parameters
+// of version baseVersion (same length). dst, when long enough, holds the
+// patch's vector.
+func PatchParams(job string, version uint64, theta []float64, baseVersion uint64, base, dst []float64) *Params {
+	if cap(dst) < len(theta) {
+		dst = make([]float64, len(theta))
+	}
+	dst = dst[:len(theta)]
+	base = base[:len(theta)]
+	for i, x := range theta {
+		dst[i] = math.Float64frombits(math.Float64bits(x) ^ math.Float64bits(base[i]))
+	}
+	return &Params{Job: job, Version: version, Base: baseVersion, Theta: dst}
+}
+
+// Resolve returns θ: p.Theta itself, or for a patch the parameters of
+// version p.Base (base) XOR p.Theta, bit by bit, in a new slice. It fails
+// with ErrLength if base does not have the patch's length and with
+// ErrNotFinite if the result is not finite.
+func (p *Params) Resolve(base []float64) ([]float64, error) {
+	if p.Base == 0 {
+		return p.Theta, nil
+	}
+	if len(base) != len(p.Theta) {
+		return nil, fmt.Errorf("%w: patch of %d parameters against %d", ErrLength, len(p.Theta), len(base))
+	}
+	theta := make([]float64, len(base))
+	for i, x := range p.Theta {
+		theta[i] = math.Float64frombits(math.Float64bits(x) ^ math.Float64bits(base[i]))
+	}
+	if err := checkFinite("parameters", theta); err != nil {
+		return nil, err
+	}
+	return theta, nil
 }
 
 func validID(what, id string) error {

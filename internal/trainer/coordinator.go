@@ -68,7 +68,8 @@ type Coordinator struct {
 	round       uint64
 	version     uint64
 	published   []float64 // parameters of version
-	paramsBytes []byte
+	paramsBytes []byte    // their encoding, for re-sends (nil until one is needed)
+	patch       []float64 // the vector of the last patch, reused
 	lastResend  time.Time
 	compute     map[string]time.Duration // each worker's last reported block time
 	// planBytes is the newest plan revision published, re-sent to workers
@@ -260,7 +261,11 @@ func (c *Coordinator) onHello(m natsbus.Message, f func(allreduce.WorkerID)) {
 	// at most once per heartbeat timeout.
 	if c.published != nil && h.Version < c.version && time.Since(c.lastResend) > c.cfg.HeartbeatTimeout/2 {
 		c.lastResend = time.Now()
-		if err := c.bus.Publish(c.cfg.Subjects.Params(), c.paramsBytes); err != nil {
+		b, err := c.fullParams()
+		if err == nil {
+			err = c.bus.Publish(c.cfg.Subjects.Params(), b)
+		}
+		if err != nil {
 			c.log.Warn("re-publishing parameters", zap.Error(err))
 		}
 	}
@@ -546,19 +551,49 @@ func (c *Coordinator) publishParams(theta []float64) error {
 	}) {
 		return nil
 	}
+	// A patch against the previous version when it is shorter (few
+	// parameters changed: sparse data); the whole of θ otherwise, and for
+	// re-sends, which go to workers that may have missed the base.
+	var b []byte
+	if c.published != nil {
+		p := allreduce.PatchParams(c.spec.Job, c.version+1, theta, c.version, c.published, c.patch)
+		c.patch = p.Theta
+		var err error
+		if b, err = p.MarshalBinary(); err != nil {
+			return err
+		}
+		if len(b) >= 8*len(theta) {
+			b = nil
+		}
+	}
 	c.version++
 	c.published = append(c.published[:0], theta...)
-	p := allreduce.Params{Job: c.spec.Job, Version: c.version, Theta: c.published}
-	b, err := p.MarshalBinary()
-	if err != nil {
-		return err
+	c.paramsBytes = nil // encoded when a re-send needs it
+	if b == nil {
+		var err error
+		if b, err = c.fullParams(); err != nil {
+			return err
+		}
 	}
-	c.paramsBytes = b
 	if c.m != nil {
 		c.m.Transport.SentBytes.WithLabelValues("params").Add(float64(len(b)))
 		c.m.Transport.SentMessages.WithLabelValues("params").Inc()
 	}
 	return c.bus.Publish(c.cfg.Subjects.Params(), b)
+}
+
+// fullParams returns the encoding of the whole parameters of the current
+// version.
+func (c *Coordinator) fullParams() ([]byte, error) {
+	if c.paramsBytes == nil {
+		p := allreduce.Params{Job: c.spec.Job, Version: c.version, Theta: c.published}
+		b, err := p.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		c.paramsBytes = b
+	}
+	return c.paramsBytes, nil
 }
 
 // flush publishes the plans the state machine queued.

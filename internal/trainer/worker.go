@@ -272,7 +272,22 @@ func (w *Worker) onParams(p *allreduce.Params) {
 		w.log.Warn("parameters of the wrong size", zap.Int("len", len(p.Theta)), zap.Int("want", w.job.prob.P))
 		return
 	}
-	w.theta[p.Version] = p.Theta
+	var base []float64
+	if p.Base != 0 {
+		var ok bool
+		if base, ok = w.theta[p.Base]; !ok {
+			// The base was missed: the heartbeat shows the version behind,
+			// and the coordinator re-sends the whole parameters.
+			w.log.Debug("parameters patch against a version not held", zap.Uint64("version", p.Version), zap.Uint64("base", p.Base))
+			return
+		}
+	}
+	theta, err := p.Resolve(base)
+	if err != nil {
+		w.log.Warn("bad parameters patch", zap.Error(err))
+		return
+	}
+	w.theta[p.Version] = theta
 	for v := range w.theta { // deleting old versions; order does not matter
 		if v+1 < p.Version {
 			delete(w.theta, v)
