@@ -324,11 +324,16 @@ func TestHostileInput(t *testing.T) {
 	w0, hb0 := subj.Contrib("w0"), subj.Heartbeat("w0")
 
 	send("malformed", w0, []byte("not a frame"), true)
-	send("malformed", w0, []byte{0xA1, 2, 1, 2, 3}, false) // framed, not a contribution
+	send("malformed", w0, []byte{0xA2, 2, 1, 2, 3}, false) // framed, not a contribution
 	whole := contrib(good)
 	send("malformed", w0, whole[:len(whole)-9], false) // truncated
 	send("length", w0, with(func(c *allreduce.Contribution) { c.Vec = make([]float64, p.VecLen+1) }), false)
-	nan := contrib(good)
+	nan := with(func(c *allreduce.Contribution) { // dense: no element is +0
+		c.Vec = make([]float64, p.VecLen)
+		for i := range c.Vec {
+			c.Vec[i] = 1
+		}
+	})
 	binary.LittleEndian.PutUint64(nan[len(nan)-4-8:], math.Float64bits(math.NaN())) // the last element
 	binary.LittleEndian.PutUint32(nan[len(nan)-4:], crc(nan[:len(nan)-4]))
 	send("not_finite", w0, nan, false)

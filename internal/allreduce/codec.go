@@ -333,7 +333,7 @@ func (d *decoder) vec(field string, limit int, finite bool) []float64 {
 		}
 	case vecRuns:
 		if n > limit {
-			d.fail("%s: %d elements, at most %d expected", field, n, limit)
+			d.err = fmt.Errorf("%w: decode %s: %s of %d elements, at most %d expected", ErrLength, d.what, field, n, limit)
 			return nil
 		}
 		r := d.count(field, 8)
@@ -462,7 +462,8 @@ func (c *Contribution) UnmarshalBinary(data []byte) error {
 }
 
 // UnmarshalBinaryLimit is UnmarshalBinary for a vector of at most limit
-// elements: a vector in runs form expands to its full length, so a
+// elements (a longer one in runs form gives ErrLength before it is
+// expanded): a vector in runs form expands to its full length, so a
 // transport bounds that length by what its rounds use rather than by
 // MaxVecLen.
 func (c *Contribution) UnmarshalBinaryLimit(data []byte, limit int) error {

@@ -355,8 +355,8 @@ func TestSparseVectorsRoundTrip(t *testing.T) {
 				}
 			}
 			if tc.sparse {
-				if err := got.UnmarshalBinaryLimit(data, len(tc.vec)-1); !errors.Is(err, allreduce.ErrMalformed) {
-					t.Fatalf("decode with a limit below the length: %v, want ErrMalformed", err)
+				if err := got.UnmarshalBinaryLimit(data, len(tc.vec)-1); !errors.Is(err, allreduce.ErrLength) {
+					t.Fatalf("decode with a limit below the length: %v, want ErrLength", err)
 				}
 			}
 		})
