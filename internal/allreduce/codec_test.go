@@ -451,9 +451,10 @@ func TestParamsPatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, _ := (&allreduce.Params{Job: "j", Version: 5, Theta: theta}).MarshalBinary()
-	if len(data) >= len(full) {
-		t.Errorf("patch of 3 changes in 16: %d bytes, full θ %d", len(data), len(full))
+	fullParams := &allreduce.Params{Job: "j", Version: 5, Theta: theta}
+	full, _ := fullParams.MarshalBinary()
+	if len(data) >= len(full) || !p.Compact() || fullParams.Compact() {
+		t.Errorf("patch of 3 changes in 16: %d bytes (compact %v), full θ %d (compact %v)", len(data), p.Compact(), len(full), fullParams.Compact())
 	}
 	var q allreduce.Params
 	if err := q.UnmarshalBinaryLimit(data, len(theta)); err != nil {

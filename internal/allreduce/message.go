@@ -262,6 +262,13 @@ func PatchParams(job string, version uint64, theta []float64, baseVersion uint64
 	return &Params{Job: job, Version: version, Base: baseVersion, Theta: dst}
 }
 
+// Compact reports whether p.Theta travels in the runs form of the wire
+// format (mostly +0), which is when a patch is worth sending.
+func (p *Params) Compact() bool {
+	r, nnz := zeroRuns(p.Theta)
+	return runsSmaller(len(p.Theta), r, nnz)
+}
+
 // Resolve returns θ: p.Theta itself, or for a patch the parameters of
 // version p.Base (base) XOR p.Theta, bit by bit, in a new slice. It fails
 // with ErrLength if base does not have the patch's length and with

@@ -558,12 +558,11 @@ func (c *Coordinator) publishParams(theta []float64) error {
 	if c.published != nil {
 		p := allreduce.PatchParams(c.spec.Job, c.version+1, theta, c.version, c.published, c.patch)
 		c.patch = p.Theta
-		var err error
-		if b, err = p.MarshalBinary(); err != nil {
-			return err
-		}
-		if len(b) >= 8*len(theta) {
-			b = nil
+		if p.Compact() {
+			var err error
+			if b, err = p.MarshalBinary(); err != nil {
+				return err
+			}
 		}
 	}
 	c.version++
