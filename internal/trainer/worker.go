@@ -158,7 +158,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			var p allreduce.Params
 			if err := p.UnmarshalBinaryLimit(m.Data, w.job.prob.P); err != nil {
-				w.log.Warn("bad parameters message", zap.Error(err))
+				if errors.Is(err, allreduce.ErrLength) {
+					// Another job's parameters, longer than this one's.
+					w.log.Debug("parameters of another length", zap.Error(err))
+				} else {
+					w.log.Warn("bad parameters message", zap.Error(err))
+				}
 				continue
 			}
 			w.onParams(&p)
