@@ -56,7 +56,7 @@ type regime struct {
 	epochs int // the first is a warm-up
 }
 
-var regimes = []regime{{"full", 0, 8}, {"sgd", 2048, 4}}
+var regimes = []regime{{"full", 0, 12}, {"sgd", 2048, 8}}
 
 // result is one measured epoch time.
 type result struct {
