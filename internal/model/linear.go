@@ -31,7 +31,7 @@ type Linear struct {
 	// Scratch of the dense tiled pass (grown on first use).
 	zb     []float64 // logits of a tile's rows, tileRows × Outputs
 	db     []float64 // δ of a tile's rows, tileRows × kp
-	tb, gb []float64 // targets and dL/dz of a tile's rows, tileRows × Outputs (loss.Rows)
+	tb, dz []float64 // targets and dL/dz of a tile's rows, tileRows × Outputs (loss.Rows)
 	lb     []float64 // losses of a tile's rows (loss.Rows)
 	wt, gt []float64 // W and ∂W output-major, kp × cols (Outputs > 1)
 	wc     []float64 // the W (row-major, cols × Outputs) that wt holds
@@ -51,7 +51,7 @@ func newLinear(c Config) *Linear {
 		zb:    make([]float64, tileRows*c.Outputs),
 		db:    make([]float64, tileRows*paddedOutputs(c.Outputs)),
 		tb:    make([]float64, tileRows*c.Outputs),
-		gb:    make([]float64, tileRows*c.Outputs),
+		dz:    make([]float64, tileRows*c.Outputs),
 		lb:    make([]float64, tileRows),
 		lanes: make([]float64, dotLanes*c.Outputs),
 	}
@@ -220,11 +220,11 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 		lrows := m.lb
 		if fr != nil {
 			// The tile's rows in one call: the bits of evalRow row by row.
-			tb, gz := m.tb[:nr*K], m.gb[:nr*K]
+			tb, dz := m.tb[:nr*K], m.dz[:nr*K]
 			for i := range nr {
 				f.Target(tb[i*K:(i+1)*K], targets(d, rows.Row(lo+i)))
 			}
-			fr.EvalRows(lrows[:nr], gz, zb[:nr*K], tb)
+			fr.EvalRows(lrows[:nr], dz, zb[:nr*K], tb)
 		}
 		for i := range nr {
 			var delta []float64
@@ -234,7 +234,7 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 			if fr != nil {
 				l, w = lrows[i], weight(d, rows.Row(lo+i))
 				if delta != nil {
-					copy(delta, m.gb[i*K:(i+1)*K])
+					copy(delta, m.dz[i*K:(i+1)*K])
 					scaleDelta(delta, w)
 				}
 			} else {
