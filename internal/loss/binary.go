@@ -37,6 +37,12 @@ func (f Logistic) Target(dst []float64, y []float32) {
 	dst[0] = smoothBinary(float64(y[0]), f.eps)
 }
 
+// TargetRows implements [Rows].
+func (f Logistic) TargetRows(dst []float64, y []float32) {
+	checkLen("Logistic.TargetRows", len(dst), len(y))
+	smoothRows(dst, y, f.eps)
+}
+
 // Eval returns L(z, t) and, unless g is nil, writes ∂L/∂z into g[0]. It
 // panics unless z, t and a non-nil g have length 1.
 func (f Logistic) Eval(g, z, t []float64) float64 {
@@ -134,6 +140,20 @@ func smoothBinary(y, eps float64) float64 {
 		return y
 	}
 	return (1-eps)*y + eps/2
+}
+
+// smoothRows writes smoothBinary(y[i], eps) into dst[i], len(dst) = len(y).
+func smoothRows(dst []float64, y []float32, eps float64) {
+	y = y[:len(dst)]
+	if eps == 0 {
+		for i, v := range y {
+			dst[i] = float64(v)
+		}
+		return
+	}
+	for i, v := range y {
+		dst[i] = smoothBinary(float64(v), eps)
+	}
 }
 
 // sigmoid returns σ(z) = 1/(1 + e^(−z)) without overflow.

@@ -140,8 +140,9 @@ func sameBits(a, b float64) bool {
 	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
 }
 
-// EvalRows gives the bits of Eval row by row, with and without class
-// weights, for block sizes that do and do not fill the assembly's groups.
+// EvalRows and TargetRows give the bits of Eval and Target row by row, with
+// and without class weights and smoothing, for block sizes that do and do
+// not fill the assembly's groups.
 func TestEvalRowsMatchesEval(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(49, 50))
 	for _, c := range []struct {
@@ -164,13 +165,24 @@ func TestEvalRowsMatchesEval(t *testing.T) {
 		for rows := range 11 {
 			n := rows * c.k
 			z, tt, g := make([]float64, n), make([]float64, n), make([]float64, n)
-			y := make([]float32, c.k)
+			ys := make([]float32, n)
 			for i := range rows {
+				y := ys[i*c.k : (i+1)*c.k]
 				for k := range y {
 					y[k] = float32(rnd.IntN(2))
+					if rnd.IntN(4) == 0 { // a soft target
+						y[k] = rnd.Float32()
+					}
 					z[i*c.k+k] = rnd.NormFloat64() * math.Pow(10, float64(rnd.IntN(5)-2))
 				}
 				f.Target(tt[i*c.k:(i+1)*c.k], y)
+			}
+			tr := make([]float64, n)
+			fr.TargetRows(tr, ys)
+			for j := range tr {
+				if !sameBits(tr[j], tt[j]) {
+					t.Fatalf("%v k=%d rows=%d: TargetRows[%d] = %v, Target %v", c.kind, c.k, rows, j, tr[j], tt[j])
+				}
 			}
 			l := make([]float64, rows)
 			fr.EvalRows(l, g, z, tt)

@@ -29,4 +29,9 @@ type Rows interface {
 	// writes for that row. It panics unless z, t and g have len(l)·n
 	// entries.
 	EvalRows(l, g, z, t []float64)
+	// TargetRows writes the targets of len(dst)/n rows, Target of
+	// y[i·n:(i+1)·n] into dst[i·n:(i+1)·n]: these losses take one target
+	// column per logit. It panics unless len(y) = len(dst) is a multiple
+	// of n.
+	TargetRows(dst []float64, y []float32)
 }

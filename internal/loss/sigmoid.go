@@ -1,5 +1,7 @@
 package loss
 
+import "fmt"
+
 // Sigmoid is the sum of log loss over n labels, one sigmoid per logit
 // (MATH.md §3): one-vs-all for single-label data, the natural loss for
 // multi-label data. For logits z and targets t ∈ [0, 1]^n, ŷ_k = σ(z_k):
@@ -28,6 +30,15 @@ func (f Sigmoid) Target(dst []float64, y []float32) {
 	for k, v := range y {
 		dst[k] = smoothBinary(float64(v), f.eps)
 	}
+}
+
+// TargetRows implements [Rows].
+func (f Sigmoid) TargetRows(dst []float64, y []float32) {
+	checkLen("Sigmoid.TargetRows", len(dst), len(y))
+	if len(dst)%f.n != 0 {
+		panic(fmt.Sprintf("loss: Sigmoid.TargetRows: %d targets is not a multiple of %d", len(dst), f.n))
+	}
+	smoothRows(dst, y, f.eps)
 }
 
 // Eval returns L(z, t) and, unless g is nil, writes ∂L/∂z into g. It panics

@@ -187,3 +187,56 @@ func BenchmarkLinearDenseInCache(b *testing.B) {
 	base.Y = base.Y[:256*benchK]
 	benchLosses(b, &base)
 }
+
+// BenchmarkTileKernels times the tile kernels in use on one tile of 256
+// features in L1: their compute ceiling.
+func BenchmarkTileKernels(b *testing.B) {
+	const cols = 256
+	x := make([]float32, tileRows*cols)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	w := make([]float64, tileOut*cols)
+	for i := range w {
+		w[i] = float64(i%5) - 2
+	}
+	var out, delta [tileRows * tileOut]float64
+	off := [tileRows]int{0, cols, 2 * cols, 3 * cols}
+	pf := [prefetchRows]int{0, cols}
+	for _, nt := range []int{1, tileOut} {
+		b.Run(fmt.Sprintf("%v/dot/nt=%d", tileKernelInUse, nt), func(b *testing.B) {
+			b.SetBytes(tileRows * cols * 4)
+			for b.Loop() {
+				dotTile(&out, x, &off, &pf, w, cols, nt, cols)
+			}
+		})
+		b.Run(fmt.Sprintf("%v/axpy/nt=%d", tileKernelInUse, nt), func(b *testing.B) {
+			b.SetBytes(tileRows * cols * 4)
+			for b.Loop() {
+				axpyTile(w, cols, x, &off, &pf, &delta, nt, cols)
+			}
+		})
+	}
+}
+
+// BenchmarkReadFloor reads one float32 of every 64-byte line of
+// BenchmarkLinearDense's features, the bound a pass that reads them once
+// cannot beat on one core.
+func BenchmarkReadFloor(b *testing.B) {
+	x := benchDense().X.Dense
+	b.SetBytes(int64(len(x)) * 4)
+	var s float32
+	for b.Loop() {
+		var s0, s1, s2, s3 float32
+		for i := 0; i+64 <= len(x); i += 64 {
+			s0 += x[i]
+			s1 += x[i+16]
+			s2 += x[i+32]
+			s3 += x[i+48]
+		}
+		s += s0 + s1 + s2 + s3
+	}
+	if s == 1 {
+		b.Log(s)
+	}
+}

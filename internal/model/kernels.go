@@ -42,6 +42,20 @@ const (
 	tileOut  = 4
 )
 
+// prefetchRows is the number of rows, of a later tile, that a tile kernel
+// prefetches while it works: each of a block's dot and axpy tile calls
+// fetches two of the next block's rows, spreading the block's memory reads
+// over all of the block's compute.
+const prefetchRows = 2
+
+// blockTiles is the number of tiles of a block, the rows whose per-row
+// work (targets, losses, δ) a dense pass does together; blockRows is the
+// number of rows in it.
+const (
+	blockTiles = 4
+	blockRows  = blockTiles * tileRows
+)
+
 // tileKernel names an implementation of the tile kernels.
 type tileKernel int
 
@@ -154,6 +168,16 @@ func axpyTileGo(g []float64, gs int, x []float32, off *[tileRows]int, delta *[ti
 		gt := g[t*gs : t*gs+n8]
 		for i, o := range off {
 			axpyF32Go(gt, delta[i*tileOut+t], x[o:o+n8])
+		}
+	}
+}
+
+// checkPrefetch panics unless the rows a tile kernel prefetches are in
+// bounds.
+func checkPrefetch(x []float32, pf *[prefetchRows]int, n8 int) {
+	for _, o := range pf {
+		if o < 0 || o+n8 > len(x) {
+			panic("model: tile kernel prefetch row out of bounds")
 		}
 	}
 }

@@ -44,19 +44,20 @@ func axpyF32(dst []float64, a float64, x []float32) {
 
 // dotTile is dotTileGo, in the widest assembly available for nt ∈ {1,
 // tileOut}. It panics if an operand is out of bounds.
-func dotTile(out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, w []float64, ws, nt, n8 int) {
-	dotTileWith(tileKernelInUse, out, x, off, w, ws, nt, n8)
+func dotTile(out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, pf *[prefetchRows]int, w []float64, ws, nt, n8 int) {
+	dotTileWith(tileKernelInUse, out, x, off, pf, w, ws, nt, n8)
 }
 
 // axpyTile is axpyTileGo, in the widest assembly available for nt ∈ {1,
 // tileOut}. It panics if an operand is out of bounds.
-func axpyTile(g []float64, gs int, x []float32, off, next *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
-	axpyTileWith(tileKernelInUse, g, gs, x, off, next, delta, nt, n8)
+func axpyTile(g []float64, gs int, x []float32, off *[tileRows]int, pf *[prefetchRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+	axpyTileWith(tileKernelInUse, g, gs, x, off, pf, delta, nt, n8)
 }
 
 // dotTileWith is dotTile in the implementation k.
-func dotTileWith(k tileKernel, out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, w []float64, ws, nt, n8 int) {
+func dotTileWith(k tileKernel, out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, pf *[prefetchRows]int, w []float64, ws, nt, n8 int) {
 	checkTile(x, off, w, ws, nt, n8)
+	checkPrefetch(x, pf, n8)
 	switch {
 	case n8 == 0:
 		clear(out[:])
@@ -74,16 +75,16 @@ func dotTileWith(k tileKernel, out *[tileRows * tileOut]float64, x []float32, of
 			}
 		}
 	case k == kernelAVX2 && nt == 1:
-		dot4x1AVX2(out, &x[0], off, &w[0], n8)
+		dot4x1AVX2(out, &x[0], off, &w[0], n8, pf)
 	default:
 		dotTileGo(out, x, off, w, ws, nt, n8)
 	}
 }
 
 // axpyTileWith is axpyTile in the implementation k.
-func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off, next *[tileRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
+func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off *[tileRows]int, pf *[prefetchRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
 	checkTile(x, off, g, gs, nt, n8)
-	checkTile(x, next, g, gs, nt, n8)
+	checkPrefetch(x, pf, n8)
 	switch {
 	case n8 == 0:
 	case k == kernelAVX512 && nt == tileOut:
@@ -92,7 +93,7 @@ func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off, next *[ti
 		axpy4x1AVX512(&g[0], &x[0], off, delta, n8)
 	case k == kernelAVX2 && (nt == tileOut || nt == 1):
 		for t := range nt {
-			axpy4x1AVX2(&g[t*gs], &x[0], off, &delta[t], n8, next)
+			axpy4x1AVX2(&g[t*gs], &x[0], off, &delta[t], n8, pf)
 		}
 	default:
 		axpyTileGo(g, gs, x, off, delta, nt, n8)
@@ -129,10 +130,11 @@ func axpy4x4AVX512(grad *float64, gs int, x *float32, off *[tileRows]int, delta 
 //go:noescape
 func axpy4x1AVX512(grad *float64, x *float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, n8 int)
 
-// dot4x1AVX2 is dotTileGo with nt = 1 on checked operands, n8 > 0.
+// dot4x1AVX2 is dotTileGo with nt = 1 on checked operands, n8 > 0; it
+// prefetches the first n8 features of the rows at pf.
 //
 //go:noescape
-func dot4x1AVX2(out *[tileRows * tileOut]float64, x *float32, off *[tileRows]int, w *float64, n8 int)
+func dot4x1AVX2(out *[tileRows * tileOut]float64, x *float32, off *[tileRows]int, w *float64, n8 int, pf *[prefetchRows]int)
 
 // dot2x2AVX2 writes (x0·w0, x0·w1, x1·w0, x1·w1) over the first n8 > 0
 // features, each in the lane order without the tail, into out.
@@ -141,7 +143,8 @@ func dot4x1AVX2(out *[tileRows * tileOut]float64, x *float32, off *[tileRows]int
 func dot2x2AVX2(out *[4]float64, x0, x1 *float32, w0, w1 *float64, n8 int)
 
 // axpy4x1AVX2 adds δ_i·x_i[j] to grad[j] for j < n8 and the tile's rows i
-// in order, with δ_i = delta[i·tileOut]: one output of axpyTileGo.
+// in order, with δ_i = delta[i·tileOut]: one output of axpyTileGo. It
+// prefetches the first n8 features of the rows at pf.
 //
 //go:noescape
-func axpy4x1AVX2(grad *float64, x *float32, off *[tileRows]int, delta *float64, n8 int, next *[tileRows]int)
+func axpy4x1AVX2(grad *float64, x *float32, off *[tileRows]int, delta *float64, n8 int, pf *[prefetchRows]int)

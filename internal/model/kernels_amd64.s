@@ -384,12 +384,17 @@ axpy41loop:
 // MA2 adds the product x·w to acc, through the temporary t.
 #define MA2(x, w, t, acc) VMULPD w, x, t; VADDPD t, acc, acc
 
-// func dot4x1AVX2(out *[16]float64, x *float32, off *[4]int, w *float64, n8 int)
+// func dot4x1AVX2(out *[16]float64, x *float32, off *[4]int, w *float64, n8 int, pf *[2]int)
 //
 // (Y0, Y1), (Y2, Y3), (Y4, Y5), (Y6, Y7) accumulate rows 0..3 against the
-// one output at w (R12).
-TEXT ·dot4x1AVX2(SB), NOSPLIT, $0-40
+// one output at w (R12); the two rows at pf (R13, R14) are prefetched.
+TEXT ·dot4x1AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+8(FP), SI
+	MOVQ pf+40(FP), DI
+	MOVQ 0(DI), R13
+	LEAQ (SI)(R13*4), R13
+	MOVQ 8(DI), R14
+	LEAQ (SI)(R14*4), R14
 	MOVQ off+16(FP), DI
 	ROWS
 	MOVQ w+24(FP), R12
@@ -405,6 +410,8 @@ TEXT ·dot4x1AVX2(SB), NOSPLIT, $0-40
 	XORQ AX, AX
 
 dot41avx2loop:
+	PREFETCHT0 (R13)(AX*4)
+	PREFETCHT0 (R14)(AX*4)
 	VMOVUPD   (R12)(AX*8), Y8
 	VMOVUPD   32(R12)(AX*8), Y9
 	VCVTPS2PD (R8)(AX*4), Y10
@@ -494,22 +501,19 @@ dot22avx2loop:
 	VZEROUPPER
 	RET
 
-// func axpy4x1AVX2(grad *float64, x *float32, off *[4]int, delta *float64, n8 int)
+// func axpy4x1AVX2(grad *float64, x *float32, off *[4]int, delta *float64, n8 int, pf *[2]int)
 //
 // grad[j] += δ0·x0[j], then δ1·x1[j], δ2·x2[j], δ3·x3[j], where δi is
 // delta[4i] (one column of a tile's δ); eight elements an iteration in two
-// independent chains (Y4: j..j+3, Y9: j+4..j+7).
+// independent chains (Y4: j..j+3, Y9: j+4..j+7). The two rows at pf (R13,
+// R14) are prefetched.
 TEXT ·axpy4x1AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+8(FP), SI
-	MOVQ next+40(FP), DI
+	MOVQ pf+40(FP), DI
 	MOVQ 0(DI), R13
 	LEAQ (SI)(R13*4), R13
 	MOVQ 8(DI), R14
 	LEAQ (SI)(R14*4), R14
-	MOVQ 16(DI), R15
-	LEAQ (SI)(R15*4), R15
-	MOVQ 24(DI), BX
-	LEAQ (SI)(BX*4), BX
 	MOVQ off+16(FP), DI
 	ROWS
 	MOVQ grad+0(FP), R12
@@ -524,8 +528,6 @@ TEXT ·axpy4x1AVX2(SB), NOSPLIT, $0-48
 axpy41avx2loop:
 	PREFETCHT0 (R13)(AX*4)
 	PREFETCHT0 (R14)(AX*4)
-	PREFETCHT0 (R15)(AX*4)
-	PREFETCHT0 (BX)(AX*4)
 	VMOVUPD   (R12)(AX*8), Y4
 	VMOVUPD   32(R12)(AX*8), Y9
 	VCVTPS2PD (R8)(AX*4), Y5

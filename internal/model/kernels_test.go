@@ -102,8 +102,9 @@ func testTileKernel(t *testing.T, k tileKernel) {
 		for i := range w {
 			w[i] = randomScaled(rnd)
 		}
+		pf := [prefetchRows]int{off[rnd.IntN(tileRows)], off[rnd.IntN(tileRows)]}
 		var got, want [tileRows * tileOut]float64
-		dotTileWith(k, &got, x, &off, w, ws, nt, n8)
+		dotTileWith(k, &got, x, &off, &pf, w, ws, nt, n8)
 		dotTileGo(&want, x, &off, w, ws, nt, n8)
 		for i := range tileRows {
 			for o := range nt {
@@ -121,7 +122,7 @@ func testTileKernel(t *testing.T, k tileKernel) {
 		}
 		g1 := append([]float64(nil), w...)
 		g2 := append([]float64(nil), w...)
-		axpyTileWith(k, g1, ws, x, &off, &off, &delta, nt, n8)
+		axpyTileWith(k, g1, ws, x, &off, &pf, &delta, nt, n8)
 		axpyTileGo(g2, ws, x, &off, &delta, nt, n8)
 		g3 := append([]float64(nil), w...)
 		for o := range nt {
@@ -144,11 +145,16 @@ func TestTileKernelsPanicOutOfBounds(t *testing.T) {
 	x := make([]float32, 16)
 	w := make([]float64, 16)
 	var out, delta [tileRows * tileOut]float64
+	var pf [prefetchRows]int
 	for name, f := range map[string]func(){
-		"row past the end":   func() { dotTile(&out, x, &[tileRows]int{0, 0, 0, 9}, w, 8, 1, 8) },
-		"weights too short":  func() { dotTile(&out, x, &[tileRows]int{}, w, 8, tileOut, 8) },
-		"n8 not a multiple":  func() { dotTile(&out, x, &[tileRows]int{}, w, 8, 1, 7) },
-		"gradient too short": func() { axpyTile(w[:7], 8, x, &[tileRows]int{}, &[tileRows]int{}, &delta, 1, 8) },
+		"row past the end":      func() { dotTile(&out, x, &[tileRows]int{0, 0, 0, 9}, &pf, w, 8, 1, 8) },
+		"weights too short":     func() { dotTile(&out, x, &[tileRows]int{}, &pf, w, 8, tileOut, 8) },
+		"n8 not a multiple":     func() { dotTile(&out, x, &[tileRows]int{}, &pf, w, 8, 1, 7) },
+		"gradient too short":    func() { axpyTile(w[:7], 8, x, &[tileRows]int{}, &pf, &delta, 1, 8) },
+		"dot prefetch past end": func() { dotTile(&out, x, &[tileRows]int{}, &[prefetchRows]int{0, 9}, w, 8, 1, 8) },
+		"axpy prefetch negative": func() {
+			axpyTile(w, 8, x, &[tileRows]int{}, &[prefetchRows]int{-1, 0}, &delta, 1, 8)
+		},
 	} {
 		func() {
 			defer func() {

@@ -29,10 +29,11 @@ type Linear struct {
 	g    []float64 // dL/dz, then δ = w·dL/dz
 
 	// Scratch of the dense tiled pass (grown on first use).
-	zb     []float64 // logits of a tile's rows, tileRows × Outputs
-	db     []float64 // δ of a tile's rows, tileRows × kp
-	tb, dz []float64 // targets and dL/dz of a tile's rows, tileRows × Outputs (loss.Rows)
-	lb     []float64 // losses of a tile's rows (loss.Rows)
+	zb     []float64 // logits of a block's rows, blockRows × Outputs
+	db     []float64 // δ of a block's rows, blockRows × kp
+	tb, dz []float64 // targets and dL/dz of a block's rows, blockRows × Outputs (loss.Rows)
+	lb     []float64 // losses of a block's rows (loss.Rows)
+	yb     []float32 // target columns of a block's rows, gathered (loss.Rows)
 	wt, gt []float64 // W and ∂W output-major, kp × cols (Outputs > 1)
 	wc     []float64 // the W (row-major, cols × Outputs) that wt holds
 	// lanes holds the dotLanes partial sums of each output for a CSR row.
@@ -48,11 +49,11 @@ func newLinear(c Config) *Linear {
 		z:     make([]float64, c.Outputs),
 		t:     make([]float64, c.Outputs),
 		g:     make([]float64, c.Outputs),
-		zb:    make([]float64, tileRows*c.Outputs),
-		db:    make([]float64, tileRows*paddedOutputs(c.Outputs)),
-		tb:    make([]float64, tileRows*c.Outputs),
-		dz:    make([]float64, tileRows*c.Outputs),
-		lb:    make([]float64, tileRows),
+		zb:    make([]float64, blockRows*c.Outputs),
+		db:    make([]float64, blockRows*paddedOutputs(c.Outputs)),
+		tb:    make([]float64, blockRows*c.Outputs),
+		dz:    make([]float64, blockRows*c.Outputs),
+		lb:    make([]float64, blockRows),
 		lanes: make([]float64, dotLanes*c.Outputs),
 	}
 }
@@ -155,7 +156,11 @@ func scaleDelta(delta []float64, w float64) {
 	}
 }
 
-// accumulateDense is Accumulate over dense rows, in tiles of tileRows.
+// accumulateDense is Accumulate over dense rows, in blocks of blockRows
+// rows, each processed a tile of tileRows rows at a time: the logits of the
+// block's rows, then their losses and δ, then ∂W += x ⊗ δ while the rows
+// are in cache (the block's rows fit in L1). Blocks only batch the per-row
+// work; the tiles, and so the bits, are those of a tile-by-tile pass.
 func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.Func, obs Observer) (lossSum, weightSum float64) {
 	d := rows.D
 	x, cols := d.X.Dense, d.X.Cols
@@ -176,37 +181,48 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 	}
 	ro, _ := obs.(RowObserver)
 	// Without an observer, losses that evaluate many rows at once take a
-	// tile's rows in one call.
+	// block's rows in one call.
 	fr, _ := f.(loss.Rows)
 	if obs != nil {
 		fr = nil
 	}
-	zb, db := m.zb[:tileRows*K], m.db[:tileRows*kp]
 	var (
-		off, next [tileRows]int
+		off, next [blockTiles][tileRows]int
+		pf        [2 * blockTiles][prefetchRows]int
+		r         [blockRows]int
 		out, dt   [tileRows * tileOut]float64
 	)
 	n := rows.Len()
-	for lo := 0; lo < n; lo += tileRows {
-		nr := min(tileRows, n-lo)
-		if lo == 0 {
-			tileOffsets(&off, rows, 0, cols)
-		} else {
-			off = next
+	blockOffsets(&next, rows, 0, cols)
+	for lo := 0; lo < n; lo += blockRows {
+		nb := min(blockRows, n-lo)
+		ntl := (nb + tileRows - 1) / tileRows
+		off = next
+		// The next block's rows are prefetched while this one is worked
+		// on, two by each tile kernel call (those that can): the dot of
+		// tile q fetches rows 0 and 1 of the next block's tile q, its axpy
+		// rows 2 and 3.
+		blockOffsets(&next, rows, min(lo+blockRows, n-1), cols)
+		for c := range pf {
+			q, i := c/2, 2*(c%2)
+			pf[c] = [prefetchRows]int{next[q][i], next[q][i+1]}
 		}
-		// The next tile's rows are prefetched while this one's gradient is
-		// updated (the kernels that can).
-		tileOffsets(&next, rows, min(lo+tileRows, n-1), cols)
-		for k0 := 0; k0 < K; k0 += nt {
-			dotTile(&out, x, &off, wt[k0*ws:], ws, nt, n8)
-			for i := range nr {
-				for t := range min(nt, K-k0) {
-					zb[i*K+k0+t] = out[i*tileOut+t]
+		for i := range nb {
+			r[i] = rows.Row(lo + i)
+		}
+		zb, db := m.zb[:nb*K], m.db[:blockRows*kp]
+		for q := range ntl {
+			for k0 := 0; k0 < K; k0 += nt {
+				dotTile(&out, x, &off[q], &pf[2*q], wt[k0*ws:], ws, nt, n8)
+				for i := range min(tileRows, nb-q*tileRows) {
+					for t := range min(nt, K-k0) {
+						zb[(q*tileRows+i)*K+k0+t] = out[i*tileOut+t]
+					}
 				}
 			}
 		}
-		for i := range nr {
-			xr := x[off[i] : off[i]+cols]
+		for i := range nb {
+			xr := x[r[i]*cols : (r[i]+1)*cols]
 			z := zb[i*K : (i+1)*K]
 			for k := range z {
 				s, wk := z[k], wt[k*ws:]
@@ -216,55 +232,52 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 				z[k] = b[k] + s
 			}
 		}
-		var l, w float64
-		lrows := m.lb
 		if fr != nil {
-			// The tile's rows in one call: the bits of evalRow row by row.
-			tb, dz := m.tb[:nr*K], m.dz[:nr*K]
-			for i := range nr {
-				f.Target(tb[i*K:(i+1)*K], targets(d, rows.Row(lo+i)))
-			}
-			fr.EvalRows(lrows[:nr], dz, zb[:nr*K], tb)
-		}
-		for i := range nr {
-			var delta []float64
-			if grad != nil {
-				delta = db[i*kp : i*kp+K]
-			}
-			if fr != nil {
-				l, w = lrows[i], weight(d, rows.Row(lo+i))
-				if delta != nil {
-					copy(delta, m.dz[i*K:(i+1)*K])
-					scaleDelta(delta, w)
+			lossSum, weightSum = m.lossRows(db, zb, d, r[:nb], fr, lossSum, weightSum, grad != nil)
+		} else {
+			for i := range nb {
+				var delta []float64
+				if grad != nil {
+					delta = db[i*kp : i*kp+K]
 				}
-			} else {
-				l, w = m.evalRow(delta, zb[i*K:(i+1)*K], d, rows.Row(lo+i), f, obs, ro)
-			}
-			if w == 0 {
-				continue
-			}
-			lossSum += w * l
-			weightSum += w
-			for k, v := range delta {
-				gb[k] += v
+				l, w := m.evalRow(delta, zb[i*K:(i+1)*K], d, r[i], f, obs, ro)
+				if w == 0 {
+					continue
+				}
+				lossSum += w * l
+				weightSum += w
 			}
 		}
 		if grad == nil {
 			continue
 		}
+		for i := range nb {
+			if weight(d, r[i]) == 0 {
+				continue
+			}
+			for k, v := range db[i*kp : i*kp+K] {
+				gb[k] += v
+			}
+		}
 		// ∂W += x ⊗ δ, rows in order. The repeated rows of a short tile and
 		// the padding outputs have δ = 0: they add ±0, which changes no bits.
-		clear(db[nr*kp:])
-		for k0 := 0; k0 < kp; k0 += nt {
-			for i := range tileRows {
-				for t := range nt {
-					dt[i*tileOut+t] = db[i*kp+k0+t]
+		clear(db[nb*kp:])
+		for q := range ntl {
+			dq := db[q*tileRows*kp:]
+			for k0 := 0; k0 < kp; k0 += nt {
+				for i := range tileRows {
+					for t := range nt {
+						dt[i*tileOut+t] = dq[i*kp+k0+t]
+					}
 				}
+				axpyTile(gt[k0*ws:], ws, x, &off[q], &pf[2*q+1], &dt, nt, n8)
 			}
-			axpyTile(gt[k0*ws:], ws, x, &off, &next, &dt, nt, n8)
 		}
-		for i := range nr {
-			xr := x[off[i] : off[i]+cols]
+		if n8 == cols {
+			continue
+		}
+		for i := range nb {
+			xr := x[r[i]*cols : (r[i]+1)*cols]
 			for k := range K {
 				a, gk := db[i*kp+k], gt[k*ws:]
 				for j := n8; j < cols; j++ {
@@ -279,12 +292,81 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 	return lossSum, weightSum
 }
 
-// tileOffsets sets off to the offsets in x of the tile of rows starting at
-// rows' row lo; a short tile repeats the last row.
-func tileOffsets(off *[tileRows]int, rows shard.Rows, lo, cols int) {
+// lossRows evaluates the rows r of a block at logits zb (len(r)·K) with a
+// loss that takes many rows at once, writes δ = w·dL/dz of row i into
+// db[i·kp:] when withGrad, and returns lossSum and weightSum with the rows
+// added in order: the bits of evalRow row by row.
+func (m *Linear) lossRows(db, zb []float64, d *shard.Dataset, r []int, fr loss.Rows, lossSum, weightSum float64, withGrad bool) (float64, float64) {
+	K, nb := fr.Logits(), len(r)
+	kp := len(db) / blockRows
+	tb, dz, lb := m.tb[:nb*K], m.dz[:nb*K], m.lb[:nb]
+	// The block's target columns: a slice of d.Y when its rows are
+	// consecutive (a full-batch pass), gathered otherwise.
+	var y []float32
+	if consecutive(r) {
+		y = d.Y[r[0]*d.K : (r[0]+nb)*d.K]
+	} else {
+		if len(m.yb) < nb*d.K {
+			m.yb = make([]float32, blockRows*d.K)
+		}
+		y = m.yb[:nb*d.K]
+		for i, ri := range r {
+			copy(y[i*d.K:(i+1)*d.K], targets(d, ri))
+		}
+	}
+	fr.TargetRows(tb, y)
+	if withGrad && kp == K {
+		// δ in place: dL/dz of row i is where its δ goes.
+		dz = db[:nb*K]
+	}
+	fr.EvalRows(lb, dz, zb, tb)
+	if d.Weights == nil {
+		// Every weight is 1: δ = dL/dz, and w·l = l.
+		if withGrad && kp != K {
+			for i := range nb {
+				copy(db[i*kp:i*kp+K], dz[i*K:(i+1)*K])
+			}
+		}
+		for _, l := range lb {
+			lossSum += l
+			weightSum++
+		}
+		return lossSum, weightSum
+	}
+	for i := range nb {
+		w := d.Weights[r[i]]
+		if withGrad {
+			delta := db[i*kp : i*kp+K]
+			copy(delta, dz[i*K:(i+1)*K])
+			scaleDelta(delta, w)
+		}
+		if w == 0 {
+			continue
+		}
+		lossSum += w * lb[i]
+		weightSum += w
+	}
+	return lossSum, weightSum
+}
+
+// consecutive reports whether r holds consecutive row numbers.
+func consecutive(r []int) bool {
+	for i := 1; i < len(r); i++ {
+		if r[i] != r[i-1]+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// blockOffsets sets off to the offsets in x of the tiles of the block of
+// rows starting at rows' row lo; rows past the end repeat the last row.
+func blockOffsets(off *[blockTiles][tileRows]int, rows shard.Rows, lo, cols int) {
 	n := rows.Len()
-	for i := range off {
-		off[i] = rows.Row(min(lo+i, n-1)) * cols
+	for q := range off {
+		for i := range off[q] {
+			off[q][i] = rows.Row(min(lo+q*tileRows+i, n-1)) * cols
+		}
 	}
 }
 

@@ -132,18 +132,26 @@ func TestLinearFastPassMatchesReference(t *testing.T) {
 		task       shard.Task
 		k          int
 		rows, cols int
+		weights    bool
 	}{
-		{loss.KindLogistic, shard.Binary, 1, 13, 64},
-		{loss.KindLogistic, shard.Binary, 1, 9, 37},
-		{loss.KindBinarySoftmax, shard.Binary, 1, 7, 19},
-		{loss.KindSoftmax, shard.Multiclass, 3, 11, 40},
-		{loss.KindSoftmax, shard.Multiclass, 10, 17, 70},
-		{loss.KindSigmoid, shard.Multilabel, 10, 6, 32},
-		{loss.KindSigmoid, shard.Multilabel, 5, 4, 5},
+		{loss.KindLogistic, shard.Binary, 1, 13, 64, true},
+		{loss.KindLogistic, shard.Binary, 1, 9, 37, true},
+		// Several blocks of rows, the last one short; with and without
+		// example weights.
+		{loss.KindLogistic, shard.Binary, 1, 37, 24, true},
+		{loss.KindLogistic, shard.Binary, 1, 37, 24, false},
+		{loss.KindBinarySoftmax, shard.Binary, 1, 7, 19, true},
+		{loss.KindSoftmax, shard.Multiclass, 3, 11, 40, true},
+		{loss.KindSoftmax, shard.Multiclass, 10, 17, 70, true},
+		{loss.KindSoftmax, shard.Multiclass, 4, 35, 16, false},
+		{loss.KindSigmoid, shard.Multilabel, 10, 6, 32, true},
+		{loss.KindSigmoid, shard.Multilabel, 5, 4, 5, true},
+		{loss.KindSigmoid, shard.Multilabel, 10, 34, 17, false},
+		{loss.KindSigmoid, shard.Multilabel, 4, 33, 16, false},
 	} {
 		f := mustLoss(c.kind, c.k, loss.Config{Smoothing: 0.05})
 		K := f.Logits()
-		dense, csr := randomData(rnd, dataOpts{rows: c.rows, cols: c.cols, task: c.task, k: c.k, weights: true, density: 0.7})
+		dense, csr := randomData(rnd, dataOpts{rows: c.rows, cols: c.cols, task: c.task, k: c.k, weights: c.weights, density: 0.7})
 		m := mustModel(Config{Kind: KindLinear, Inputs: c.cols + 3, Outputs: K})
 		theta := randomTheta(rnd, m, 0.3)
 		index := make([]int32, 2*c.rows+1)
@@ -152,7 +160,7 @@ func TestLinearFastPassMatchesReference(t *testing.T) {
 		}
 		for _, d := range []*shard.Dataset{dense, csr} {
 			for _, rows := range []shard.Rows{d.View(shard.Range{Lo: 0, Hi: c.rows}), d.View(shard.Range{Lo: 1, Hi: c.rows}), {D: d, Index: index}} {
-				name := fmt.Sprintf("%v k=%d %d×%d sparse=%v rows=%d", c.kind, K, c.rows, c.cols, d.X.Sparse(), rows.Len())
+				name := fmt.Sprintf("%v k=%d %d×%d weights=%v sparse=%v rows=%d", c.kind, K, c.rows, c.cols, c.weights, d.X.Sparse(), rows.Len())
 				got, ordered, plain := make([]float64, m.NumParams()), make([]float64, m.NumParams()), make([]float64, m.NumParams())
 				for i := range got { // Accumulate adds to what is there
 					got[i] = float64(i % 3)
