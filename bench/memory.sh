@@ -10,9 +10,13 @@
 # target). Two sizes give the fixed overhead as the intercept of
 # RSS = a + b·bytes.
 #
+# DPT_BENCH_MODE=path instead runs workers that read the whole file from a
+# shared path (--data-via path): each holds every micro-shard, n × (256·4 +
+# 4) bytes.
+#
 # Needs root (the workers run as nobody through setpriv). Environment:
 # DPT_BENCH_DIR (default /tmp/dptbench), DPT_BENCH_SIZES (default
-# "50000 200000").
+# "50000 200000"), DPT_BENCH_MODE (nats or path, default nats).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${DPT_BENCH_DIR:-/tmp/dptbench}
@@ -21,6 +25,13 @@ go build -o "$W/bin/coordinator" ./cmd/coordinator
 go build -o "$W/bin/worker" ./cmd/worker
 go build -o "$W/bin/gensynth" ./bench/gensynth
 sizes=${DPT_BENCH_SIZES:-"50000 200000"}
+mode=${DPT_BENCH_MODE:-nats}
+case "$mode" in
+nats) perm=600 ;;
+path) perm=644 ;;
+*) echo "DPT_BENCH_MODE must be nats or path" >&2; exit 2 ;;
+esac
+echo "mode: $mode"
 printf '| rows | micro-shard bytes per worker | worker peak RSS (MB) |\n|---|---|---|\n'
 for n in $sizes; do
 	data="$W/data-mem-$n"
@@ -30,11 +41,13 @@ for n in $sizes; do
 	# The workers run as another user that cannot read the file (mode
 	# 0600), so they fetch their micro-shards from the object store instead
 	# of reading the whole file (what a worker on a shared volume does).
-	chmod 600 "$data/synth_N${n}_d256.bin.svm"
+	# In path mode they can, and do.
+	chmod "$perm" "$data/synth_N${n}_d256.bin.svm"
+	chmod 755 "$data"
 	chmod 755 "$run"
 	(cd "$data" && exec "$W/bin/coordinator" train --train "synth_N${n}_d256.bin.svm" --task binary --loss logistic \
 		--scale none --l2 0 --optimizer sgd --lr 0.5 --batch-size "$n" --epochs 3 \
-		--local-workers 0 --workers 2 --data-via nats --checkpoint-every 0 --checkpoint-dir "$run/ckpt" \
+		--local-workers 0 --workers 2 --data-via "$mode" --checkpoint-every 0 --checkpoint-dir "$run/ckpt" \
 		--nats-listen "127.0.0.1:$port" --nats-data "$run/nats" --report "$run/report.json" \
 		--log-level warn) >"$run/coordinator.log" 2>&1 &
 	coord=$!
@@ -51,7 +64,9 @@ for n in $sizes; do
 		kill "$p" 2>/dev/null || true
 	done
 	wait "${pids[@]}" 2>/dev/null || true
-	bytes=$(( n / 2 * (256 * 4 + 4) ))
+	held=$(( n / 2 ))
+	if [ "$mode" = path ]; then held=$n; fi
+	bytes=$(( held * (256 * 4 + 4) ))
 	printf '| %d | %d (%.1f MB) | %s |\n' "$n" "$bytes" "$(echo "$bytes / 1000000" | bc -l)" "${rss[*]}"
 	rm -rf "$run"
 done

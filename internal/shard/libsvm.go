@@ -44,6 +44,11 @@ import (
 // test file should pass the training Task and Classes (see ReadOptions).
 func ReadLIBSVM(r io.Reader, name string, opt ReadOptions) (*Dataset, LoadStats, error) {
 	b := newBuilder(name, &opt)
+	if opt.Storage == StorageDense && opt.NumFeatures > 0 {
+		// Every index is checked against NumFeatures as it is parsed, and
+		// the file has no missing cells: rows can go dense as they come.
+		b.sinkDense(opt.NumFeatures, opt.RowsHint)
+	}
 	lr := newLineReader(r)
 	multiReason := ""
 	for {

@@ -3,6 +3,10 @@ package shard
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -48,4 +52,103 @@ func FuzzLIBSVM(f *testing.F) {
 		d, st, err := ReadLIBSVM(bytes.NewReader(data), "fuzz", opt)
 		checkFuzzResult(t, d, st, err)
 	})
+}
+
+// denseCells returns the cells of m row-major, whatever its storage.
+func denseCells(m Matrix) []float32 {
+	if !m.Sparse() {
+		return m.Dense
+	}
+	out := make([]float32, m.Rows*m.Cols)
+	for i := range m.Rows {
+		for p := m.Indptr[i]; p < m.Indptr[i+1]; p++ {
+			out[i*m.Cols+int(m.Indices[p])] = m.Values[p]
+		}
+	}
+	return out
+}
+
+// checkDenseSink reads data as LIBSVM with the width fixed and dense
+// storage (rows stored dense as they are read) and with the width fixed
+// and CSR storage, and asserts the two agree: the same error or the same
+// cells, targets, source rows and stats.
+func checkDenseSink(t *testing.T, data []byte, opt ReadOptions) {
+	t.Helper()
+	sinkOpt, csrOpt := opt, opt
+	sinkOpt.Storage, csrOpt.Storage = StorageDense, StorageSparse
+	ds, ss, errS := ReadLIBSVM(bytes.NewReader(data), "fuzz", sinkOpt)
+	dc, sc, errC := ReadLIBSVM(bytes.NewReader(data), "fuzz", csrOpt)
+	checkFuzzResult(t, ds, ss, errS)
+	if (errS == nil) != (errC == nil) || (errS != nil && errS.Error() != errC.Error()) {
+		t.Fatalf("dense sink error %v, CSR error %v", errS, errC)
+	}
+	if errS != nil {
+		return
+	}
+	if ds.X.Sparse() || ds.X.Rows != dc.X.Rows || ds.X.Cols != dc.X.Cols {
+		t.Fatalf("dense sink %d×%d (sparse %v), CSR %d×%d", ds.X.Rows, ds.X.Cols, ds.X.Sparse(), dc.X.Rows, dc.X.Cols)
+	}
+	want := denseCells(dc.X)
+	for i, v := range ds.X.Dense {
+		if math.Float32bits(v) != math.Float32bits(want[i]) {
+			t.Fatalf("cell %d: dense sink %v, CSR %v", i, v, want[i])
+		}
+	}
+	if !slices.Equal(ds.Y, dc.Y) || ds.K != dc.K || ds.Task != dc.Task || !slices.Equal(ds.Classes, dc.Classes) {
+		t.Fatalf("targets differ: %v/%d/%v vs %v/%d/%v", ds.Task, ds.K, ds.Classes, dc.Task, dc.K, dc.Classes)
+	}
+	if ss.Rows != sc.Rows || ss.NNZ != sc.NNZ || ss.SkippedRows != sc.SkippedRows || !slices.Equal(ss.SkippedSamples, sc.SkippedSamples) {
+		t.Fatalf("stats: dense sink %+v, CSR %+v", ss, sc)
+	}
+}
+
+func FuzzLIBSVMDenseSink(f *testing.F) {
+	for _, s := range []string{
+		"+1 3:1 10:1 \n-1 \n-1 2:1\n\n",
+		"-1.0 1:0.5 13:0.0\n1.0 2:-0.25\n",
+		"1,3 1:1\n 2:1\n4:1 5:2\n",
+		"+1 3:1 1:1 3:2\n+1 2:-0\n",
+		"x 1:1\n+1 2:1\n-1 99:1\n",
+	} {
+		f.Add([]byte(s), true, uint8(0), uint8(12), uint8(0))
+		f.Add([]byte(s), false, uint8(3), uint8(5), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, skipBad bool, numLabels, numFeatures, rowsHint uint8) {
+		checkDenseSink(t, data, ReadOptions{SkipBad: skipBad, NumLabels: int(numLabels % 8),
+			NumFeatures: 1 + int(numFeatures%32), RowsHint: int(rowsHint % 8)})
+	})
+}
+
+// The dense sink agrees with CSR storage across many flushes, with rows
+// rejected while being parsed, rows dropped for their labels afterwards,
+// unsorted and explicitly zero entries, and row hints short, exact, long
+// and absent.
+func TestLIBSVMDenseSinkMatchesCSR(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	var b bytes.Buffer
+	const rows, cols = 3*flushRows + 77, 40
+	for i := range rows {
+		switch {
+		case i%97 == 5:
+			b.WriteString("+1 1:nan\n") // rejected while parsed
+		case i%131 == 7:
+			b.WriteString("maybe 1:1\n") // a bad label: dropped afterwards
+		case i%50 == 3:
+			b.WriteString("\n# a comment\n")
+		}
+		fmt.Fprintf(&b, "%d", 2*rnd.IntN(2)-1)
+		for j := range cols {
+			if rnd.IntN(3) == 0 {
+				fmt.Fprintf(&b, " %d:%g", cols-j, float32(rnd.NormFloat64())*float32(rnd.IntN(2)))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	for _, hint := range []int{0, 100, rows, 2 * rows} {
+		checkDenseSink(t, b.Bytes(), ReadOptions{SkipBad: true, Task: Binary, NumFeatures: cols, RowsHint: hint})
+	}
+	d, st, err := ReadLIBSVM(bytes.NewReader(b.Bytes()), "sink", ReadOptions{SkipBad: true, Task: Binary, NumFeatures: cols, Storage: StorageDense})
+	if err != nil || d.Rows() < rows-rows/90 || st.SkippedRows == 0 {
+		t.Fatalf("%d rows, %d skipped, err %v", d.Rows(), st.SkippedRows, err)
+	}
 }

@@ -107,6 +107,12 @@ type ReadOptions struct {
 	NumFeatures int
 	// Storage chooses dense or CSR storage (default: by density).
 	Storage Storage
+	// RowsHint, when > 0, is the number of rows expected (a reader that
+	// knows the width of dense storage in advance, LIBSVM with
+	// StorageDense and NumFeatures, reserves that many rows at once and
+	// stores rows dense as it reads them, so that the file is never held
+	// as CSR and a grown copy; more rows than the hint are still read).
+	RowsHint int
 	// SkipBad skips malformed rows instead of failing. Skipped rows are
 	// counted in LoadStats.SkippedRows and the first few are described in
 	// LoadStats.SkippedSamples; nothing is ever skipped silently.

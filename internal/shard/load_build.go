@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -33,6 +34,58 @@ type builder struct {
 
 	rowCols int // 1 + largest column of the open row
 	stats   LoadStats
+
+	// The dense sink (see sinkDense): committed rows leave the CSR arrays
+	// for dense row-major storage of sinkCols columns, flushRows at a time,
+	// so that a dense file never exists as CSR as a whole. Rows below
+	// flushed are in dense; indptr then describes the rows from flushed on.
+	sinkCols int
+	dense    []float32
+	flushed  int
+	denseNNZ []int32 // stored entries of each row in dense
+}
+
+// flushRows is the number of committed rows the dense sink moves at once.
+const flushRows = 512
+
+// sinkDense makes the builder store committed rows dense with cols columns
+// as it goes, with room for rowsHint rows reserved up front (0: grow as
+// needed). Readers enable it when the storage is known to be dense and the
+// width fixed (ReadOptions.Storage, NumFeatures), and only for input
+// without missing cells; every entry added must have a column < cols.
+func (b *builder) sinkDense(cols, rowsHint int) {
+	b.sinkCols = cols
+	if rowsHint > 0 && int64(rowsHint)*int64(cols) <= maxDenseCells {
+		b.dense = make([]float32, 0, rowsHint*cols)
+	}
+}
+
+// flush moves the committed rows still in CSR form into dense.
+func (b *builder) flush() {
+	c := b.sinkCols
+	n := b.rows() - b.flushed
+	if c == 0 || n == 0 {
+		return
+	}
+	lo := len(b.dense)
+	b.dense = slices.Grow(b.dense, n*c)[:lo+n*c]
+	clear(b.dense[lo:])
+	for i := range n {
+		row := b.dense[lo+i*c : lo+(i+1)*c]
+		for p := b.indptr[i]; p < b.indptr[i+1]; p++ {
+			row[b.indices[p]] = b.values[p]
+		}
+	}
+	for i := range n {
+		b.denseNNZ = append(b.denseNNZ, int32(b.indptr[i+1]-b.indptr[i]))
+	}
+	m := b.indptr[n]
+	// What follows the committed rows (an open row's entries) moves down.
+	rest := copy(b.indices, b.indices[m:])
+	copy(b.values, b.values[m:])
+	b.indices, b.values = b.indices[:rest], b.values[:rest]
+	b.indptr = append(b.indptr[:0], 0)
+	b.flushed += n
 }
 
 // missingCell is a stored entry that was missing in the input.
@@ -75,6 +128,9 @@ func (b *builder) commit(line int, label []byte) {
 	b.labelEnd = append(b.labelEnd, int64(len(b.labelText)))
 	if b.rowCols > b.cols {
 		b.cols = b.rowCols
+	}
+	if b.sinkCols > 0 && b.rows()-b.flushed >= flushRows {
+		b.flush()
 	}
 }
 
@@ -153,6 +209,10 @@ func (b *builder) sortRow() int32 {
 
 // dropRows removes the committed rows with bad[i] set, keeping order.
 func (b *builder) dropRows(bad []bool) {
+	if b.sinkCols > 0 {
+		b.dropDenseRows(bad)
+		return
+	}
 	newRow := make([]int, len(bad))
 	w := 0
 	var wv int64
@@ -187,6 +247,24 @@ func (b *builder) dropRows(bad []bool) {
 		}
 	}
 	b.missing = keep
+}
+
+// dropDenseRows is dropRows for the dense sink, after the last commit. The
+// column count b.cols is left as it was: with the sink the width is fixed.
+func (b *builder) dropDenseRows(bad []bool) {
+	b.flush()
+	c := b.sinkCols
+	w := 0
+	for i := range bad {
+		if bad[i] {
+			continue
+		}
+		copy(b.dense[w*c:(w+1)*c], b.dense[i*c:(i+1)*c])
+		b.lines[w], b.denseNNZ[w] = b.lines[i], b.denseNNZ[i]
+		w++
+	}
+	b.dense, b.lines, b.denseNNZ = b.dense[:w*c], b.lines[:w], b.denseNNZ[:w]
+	b.flushed = w
 }
 
 // fillMissing applies opt.Missing to the recorded missing cells of a
@@ -247,6 +325,17 @@ func (b *builder) columnMeans(cols int) []float64 {
 // matrix builds the feature matrix with cols columns per opt.Storage.
 func (b *builder) matrix(cols int) (Matrix, error) {
 	rows := b.rows()
+	if b.sinkCols > 0 {
+		b.flush()
+		if cols != b.sinkCols {
+			return Matrix{}, fmt.Errorf("shard: %s: %d columns, stored dense with %d", b.name, cols, b.sinkCols)
+		}
+		b.stats.Rows = rows
+		for _, n := range b.denseNNZ {
+			b.stats.NNZ += int64(n)
+		}
+		return Matrix{Rows: rows, Cols: cols, Dense: b.dense[: rows*cols : rows*cols]}, nil
+	}
 	nnz := int64(len(b.values))
 	b.stats.Rows = rows
 	b.stats.NNZ = nnz

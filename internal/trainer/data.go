@@ -43,10 +43,8 @@ func openShardSet(ctx context.Context, src DataSource, spec *JobSpec, bus *natsb
 				return nil, "", err
 			}
 			if src.HoldOut >= 2 {
-				kept, held := shard.HoldOut(d, src.HoldOut)
-				if d = kept; src.Part == "test" {
-					d = held
-				}
+				// One part, the kept rows in the file's own storage.
+				d = shard.HoldOutPart(d, src.HoldOut, src.Part == "test")
 			}
 			if err := fitToSpec(d, spec); err != nil {
 				return nil, "", fmt.Errorf("trainer: %s: %w", src.Path, err)

@@ -113,7 +113,7 @@ func Prepare(dc DataConfig, jc JobConfig) (*Prepared, error) {
 	spec := &JobSpec{
 		Task: train.Task.String(), K: train.K, Features: p.Train.X.Cols, Classes: train.Classes,
 		Loss: lossName, LossCfg: jc.LossCfg, Model: jc.Model, Scaler: scaler, Seed: jc.Seed, BatchSize: jc.BatchSize,
-		Train: DataSource{Path: trainPath, Options: readerOptions(opt, p.Train), Rows: p.Train.Rows(), Shards: m},
+		Train: DataSource{Path: trainPath, Options: readerOptions(opt, p.Train, train.Rows()), Rows: p.Train.Rows(), Shards: m},
 	}
 	if dc.Test == "" && dc.HoldOut >= 2 {
 		spec.Train.HoldOut, spec.Train.Part = dc.HoldOut, "train"
@@ -122,7 +122,11 @@ func Prepare(dc DataConfig, jc JobConfig) (*Prepared, error) {
 		return nil, err
 	}
 	if p.Test != nil {
-		spec.Test = &DataSource{Path: testPath, Options: readerOptions(opt, p.Test), Rows: p.Test.Rows(), Shards: shard.DefaultMicroShards(p.Test.Rows()),
+		fileRows := p.Test.Rows()
+		if dc.Test == "" {
+			fileRows = train.Rows() // held out of the training file
+		}
+		spec.Test = &DataSource{Path: testPath, Options: readerOptions(opt, p.Test, fileRows), Rows: p.Test.Rows(), Shards: shard.DefaultMicroShards(p.Test.Rows()),
 			HoldOut: spec.Train.HoldOut}
 		if spec.Test.HoldOut >= 2 {
 			spec.Test.Part = "test"
@@ -205,9 +209,12 @@ func PublishShards(ctx context.Context, bus *natsbus.Bus, p *Prepared) (int, err
 
 // readerOptions are the options with which a worker reads a file so that
 // it gets exactly the matrix the coordinator holds: the same columns and
-// the same storage (dense and CSR passes may add in different orders).
-func readerOptions(opt shard.ReadOptions, d *shard.Dataset) shard.ReadOptions {
+// the same storage (dense and CSR passes may add in different orders). The
+// file holds fileRows rows (d's, or more when d is held out of it): a
+// reader that can reserves them at once.
+func readerOptions(opt shard.ReadOptions, d *shard.Dataset, fileRows int) shard.ReadOptions {
 	opt.NumFeatures = d.X.Cols
+	opt.RowsHint = fileRows
 	opt.Storage = shard.StorageDense
 	if d.X.Sparse() {
 		opt.Storage = shard.StorageSparse
