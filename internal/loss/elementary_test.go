@@ -156,6 +156,8 @@ func TestEvalRowsMatchesEval(t *testing.T) {
 		{KindSigmoid, 10, Config{}},
 		{KindSigmoid, 7, Config{Smoothing: 0.2, ClassWeights: []float64{1, 2, 3, 0.5, 0.25, 4, 1.5}}},
 		{KindSigmoid, 100, Config{}},
+		{KindSoftmax, 3, Config{}},
+		{KindSoftmax, 10, Config{Smoothing: 0.1, ClassWeights: []float64{1, 2, 3, 0.5, 0.25, 4, 1.5, 1, 1, 2}}},
 	} {
 		f, err := New(c.kind, c.k, c.cfg)
 		if err != nil {

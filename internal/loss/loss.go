@@ -19,8 +19,9 @@ type Func interface {
 }
 
 // Rows is implemented by the losses that evaluate a block of rows in one
-// call (Logistic and Sigmoid, whose logits are independent): faster than
-// Eval row by row, with the same bits.
+// call, with the bits of Eval row by row: Logistic and Sigmoid, whose
+// logits are independent and go through the vectorised log loss, and
+// Softmax, which saves the per-row calls.
 type Rows interface {
 	Func
 	// EvalRows sets l[i] to the loss of row i < len(l), whose logits and

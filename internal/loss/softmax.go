@@ -1,6 +1,9 @@
 package loss
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Softmax is softmax cross-entropy over n ≥ 2 classes (MATH.md §2). For
 // logits z and a target distribution t (Σt = 1), with
@@ -28,7 +31,7 @@ type Softmax struct {
 	c   []float64 // class weights, nil for unit weights
 }
 
-var _ Func = Softmax{}
+var _ Rows = Softmax{}
 
 // Logits returns the number of classes.
 func (f Softmax) Logits() int { return f.n }
@@ -72,6 +75,26 @@ func (f Softmax) Eval(g, z, t []float64) float64 {
 		checkLen("Softmax.Eval", f.n, len(g))
 	}
 	return softmaxEval(g, z, t, f.c)
+}
+
+// TargetRows implements [Rows].
+func (f Softmax) TargetRows(dst []float64, y []float32) {
+	checkLen("Softmax.TargetRows", len(dst), len(y))
+	if len(dst)%f.n != 0 {
+		panic(fmt.Sprintf("loss: Softmax.TargetRows: %d targets is not a multiple of %d", len(dst), f.n))
+	}
+	for i := 0; i < len(dst); i += f.n {
+		f.Target(dst[i:i+f.n], y[i:i+f.n])
+	}
+}
+
+// EvalRows implements [Rows]: Eval row after row.
+func (f Softmax) EvalRows(l, g, z, t []float64) {
+	checkLen("Softmax.EvalRows", len(l)*f.n, len(z), len(t), len(g))
+	for i := range l {
+		s := i * f.n
+		l[i] = softmaxEval(g[s:s+f.n], z[s:s+f.n], t[s:s+f.n], f.c)
+	}
 }
 
 // Prob writes ŷ = softmax(z) into yhat. It panics unless yhat and z have

@@ -204,13 +204,13 @@ func BenchmarkTileKernels(b *testing.B) {
 	off := [tileRows]int{0, cols, 2 * cols, 3 * cols}
 	pf := [prefetchRows]int{0, cols}
 	for _, nt := range []int{1, tileOut} {
-		b.Run(fmt.Sprintf("%v/dot/nt=%d", tileKernelInUse, nt), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%v/dot/nt=%d", kernelName(), nt), func(b *testing.B) {
 			b.SetBytes(tileRows * cols * 4)
 			for b.Loop() {
 				dotTile(&out, x, &off, &pf, w, cols, nt, cols)
 			}
 		})
-		b.Run(fmt.Sprintf("%v/axpy/nt=%d", tileKernelInUse, nt), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%v/axpy/nt=%d", kernelName(), nt), func(b *testing.B) {
 			b.SetBytes(tileRows * cols * 4)
 			for b.Loop() {
 				axpyTile(w, cols, x, &off, &pf, &delta, nt, cols)

@@ -42,14 +42,16 @@ func axpyF32(dst []float64, a float64, x []float32) {
 	axpyF32SSE2(dst[:len(x)], a, x)
 }
 
-// dotTile is dotTileGo, in the widest assembly available for nt ∈ {1,
-// tileOut}. It panics if an operand is out of bounds.
+// dotTile is dotTileGo, in the widest assembly available (AVX-512 for nt ∈
+// {1, tileOut}, AVX2 for every nt). It panics if an operand is out of
+// bounds.
 func dotTile(out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, pf *[prefetchRows]int, w []float64, ws, nt, n8 int) {
 	dotTileWith(tileKernelInUse, out, x, off, pf, w, ws, nt, n8)
 }
 
-// axpyTile is axpyTileGo, in the widest assembly available for nt ∈ {1,
-// tileOut}. It panics if an operand is out of bounds.
+// axpyTile is axpyTileGo, in the widest assembly available (AVX-512 for nt
+// ∈ {1, tileOut}, AVX2 for every nt). It panics if an operand is out of
+// bounds.
 func axpyTile(g []float64, gs int, x []float32, off *[tileRows]int, pf *[prefetchRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
 	axpyTileWith(tileKernelInUse, g, gs, x, off, pf, delta, nt, n8)
 }
@@ -65,17 +67,21 @@ func dotTileWith(k tileKernel, out *[tileRows * tileOut]float64, x []float32, of
 		dot4x4AVX512(out, &x[0], off, &w[0], ws, n8)
 	case k == kernelAVX512 && nt == 1:
 		dot4x1AVX512(out, &x[0], off, &w[0], n8)
-	case k == kernelAVX2 && nt == tileOut:
+	case k >= kernelAVX2 && nt == 1:
+		dot4x1AVX2(out, &x[0], off, &w[0], n8, pf)
+	case k >= kernelAVX2:
+		// Outputs in pairs; an odd last one pairs with itself.
 		var r [4]float64
 		for i := 0; i < tileRows; i += 2 {
-			for t := 0; t < tileOut; t += 2 {
-				dot2x2AVX2(&r, &x[off[i]], &x[off[i+1]], &w[t*ws], &w[(t+1)*ws], n8)
-				out[i*tileOut+t], out[i*tileOut+t+1] = r[0], r[1]
-				out[(i+1)*tileOut+t], out[(i+1)*tileOut+t+1] = r[2], r[3]
+			for t := 0; t < nt; t += 2 {
+				u := min(t+1, nt-1)
+				dot2x2AVX2(&r, &x[off[i]], &x[off[i+1]], &w[t*ws], &w[u*ws], n8)
+				out[i*tileOut+t], out[(i+1)*tileOut+t] = r[0], r[2]
+				if u > t {
+					out[i*tileOut+u], out[(i+1)*tileOut+u] = r[1], r[3]
+				}
 			}
 		}
-	case k == kernelAVX2 && nt == 1:
-		dot4x1AVX2(out, &x[0], off, &w[0], n8, pf)
 	default:
 		dotTileGo(out, x, off, w, ws, nt, n8)
 	}
@@ -91,7 +97,7 @@ func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off *[tileRows
 		axpy4x4AVX512(&g[0], gs, &x[0], off, delta, n8)
 	case k == kernelAVX512 && nt == 1:
 		axpy4x1AVX512(&g[0], &x[0], off, delta, n8)
-	case k == kernelAVX2 && (nt == tileOut || nt == 1):
+	case k >= kernelAVX2:
 		for t := range nt {
 			axpy4x1AVX2(&g[t*gs], &x[0], off, &delta[t], n8, pf)
 		}

@@ -213,9 +213,11 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 		zb, db := m.zb[:nb*K], m.db[:blockRows*kp]
 		for q := range ntl {
 			for k0 := 0; k0 < K; k0 += nt {
-				dotTile(&out, x, &off[q], &pf[2*q], wt[k0*ws:], ws, nt, n8)
+				// The padding outputs of the last group are left out.
+				nv := min(nt, K-k0)
+				dotTile(&out, x, &off[q], &pf[2*q], wt[k0*ws:], ws, nv, n8)
 				for i := range min(tileRows, nb-q*tileRows) {
-					for t := range min(nt, K-k0) {
+					for t := range nv {
 						zb[(q*tileRows+i)*K+k0+t] = out[i*tileOut+t]
 					}
 				}
@@ -259,8 +261,9 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 				gb[k] += v
 			}
 		}
-		// ∂W += x ⊗ δ, rows in order. The repeated rows of a short tile and
-		// the padding outputs have δ = 0: they add ±0, which changes no bits.
+		// ∂W += x ⊗ δ, rows in order. The repeated rows of a short tile have
+		// δ = 0: they add ±0, which changes no bits. The padding outputs of
+		// the last group are left out.
 		clear(db[nb*kp:])
 		for q := range ntl {
 			dq := db[q*tileRows*kp:]
@@ -270,7 +273,7 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 						dt[i*tileOut+t] = dq[i*kp+k0+t]
 					}
 				}
-				axpyTile(gt[k0*ws:], ws, x, &off[q], &pf[2*q+1], &dt, nt, n8)
+				axpyTile(gt[k0*ws:], ws, x, &off[q], &pf[2*q+1], &dt, min(nt, K-k0), n8)
 			}
 		}
 		if n8 == cols {
