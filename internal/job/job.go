@@ -255,6 +255,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 		defer wb.Close()
 		wc := trainer.DefaultWorkerConfig(name)
 		wc.Subjects, wc.Parallelism = cfg.Coordinator.Subjects, max(1, cfg.WorkerThreads)
+		if via == "path" {
+			// In this process the workers read the coordinator's copy of
+			// the data rather than parse the files again.
+			wc.Shared = &trainer.SharedData{Job: spec.Job, Train: prep.Train, Test: prep.Test}
+		}
 		var wm *metrics.Worker
 		if cfg.WorkerRegistry != nil {
 			wm = metrics.NewWorker(cfg.WorkerRegistry(name), name, cfg.Version)

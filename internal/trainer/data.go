@@ -20,7 +20,8 @@ import (
 type shardSet struct {
 	src    DataSource
 	ranges []shard.Range
-	whole  *shard.Dataset // path mode
+	whole  *shard.Dataset // path mode, or the coordinator's dataset
+	shared bool           // whole is the coordinator's (SharedData)
 
 	mu      sync.Mutex
 	objects *natsbus.Objects

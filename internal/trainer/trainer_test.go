@@ -107,13 +107,20 @@ func (c *cluster) connect(t testing.TB, name string) *natsbus.Bus {
 	return b
 }
 
-// startWorkers runs n workers until the test ends.
+// startWorkers runs workers of the default configuration until the test
+// ends.
 func (c *cluster) startWorkers(t testing.TB, ctx context.Context, names ...string) {
+	t.Helper()
+	c.startWorkersWith(t, ctx, DefaultWorkerConfig, names...)
+}
+
+// startWorkersWith runs workers configured by cfg until the test ends.
+func (c *cluster) startWorkersWith(t testing.TB, ctx context.Context, cfg func(name string) WorkerConfig, names ...string) {
 	t.Helper()
 	var wg sync.WaitGroup
 	wctx, cancel := context.WithCancel(ctx)
 	for _, name := range names {
-		w, err := NewWorker(DefaultWorkerConfig(name), c.connect(t, name), c.log, nil)
+		w, err := NewWorker(cfg(name), c.connect(t, name), c.log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,6 +271,65 @@ func TestObjectStoreData(t *testing.T) {
 	if got := modelfile.ParamsSHA256(res.Theta); got != want {
 		t.Errorf("object-store workers: params_sha256 %s, single process %s", got, want)
 	}
+}
+
+// TestSharedData: workers given the coordinator's datasets (workers in its
+// process) use them, without the file or the object store, and compute the
+// same bits; datasets that do not fit the job are refused with a clear
+// error.
+func TestSharedData(t *testing.T) {
+	prep := prepareSynthetic(t, 3, JobConfig{Seed: 2, BatchSize: 100, Model: model.Config{Kind: "linear"}}, 7)
+	tc := TrainConfig{Optimizer: "adam", Epochs: 1, L2: 1e-4, Schedule: optim.Schedule{Kind: "constant", Base: 0.05}, EvalEvery: 1, HasTest: true}
+	want := modelfile.ParamsSHA256(trainLocal(t, prep, tc).Theta)
+	// Nothing else to read the data from.
+	prep.Spec.Train.Path = filepath.Join(t.TempDir(), "absent", "train.svm")
+	prep.Spec.Test.Path = ""
+
+	t.Run("same bits", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := newCluster(t)
+		coord, err := NewCoordinator(DefaultCoordinatorConfig(), prep.Spec, prep.Prob, c.bus, c.log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer coord.Close()
+		shared := &SharedData{Job: prep.Spec.Job, Train: prep.Train, Test: prep.Test}
+		c.startWorkersWith(t, ctx, func(name string) WorkerConfig {
+			wc := DefaultWorkerConfig(name)
+			wc.Shared = shared
+			return wc
+		}, "local-0", "local-1")
+		if err := coord.WaitForWorkers(ctx, 2, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Train(ctx, coord, prep.Prob, tc, initTheta(t, prep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := modelfile.ParamsSHA256(res.Theta); got != want {
+			t.Errorf("workers on shared data: params_sha256 %s, single process %s", got, want)
+		}
+	})
+	t.Run("rows that do not fit", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := newCluster(t)
+		coord, err := NewCoordinator(DefaultCoordinatorConfig(), prep.Spec, prep.Prob, c.bus, c.log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer coord.Close()
+		c.startWorkersWith(t, ctx, func(name string) WorkerConfig {
+			wc := DefaultWorkerConfig(name)
+			wc.Shared = &SharedData{Job: prep.Spec.Job, Train: prep.Test, Test: prep.Test}
+			return wc
+		}, "local-0")
+		err = coord.WaitForWorkers(ctx, 1, 20*time.Second)
+		if err == nil || !strings.Contains(err.Error(), "shared training set") {
+			t.Fatalf("a worker with the wrong shared rows: %v", err)
+		}
+	})
 }
 
 // TestBadDataStopsJob: a worker whose copy of the data is bad reports it

@@ -28,6 +28,18 @@ type WorkerConfig struct {
 	Heartbeat time.Duration
 	// Parallelism is the number of goroutines computing micro-shards.
 	Parallelism int
+	// Shared, for a worker inside the coordinator's process, holds the
+	// coordinator's datasets of one job: the worker uses them instead of
+	// reading the files (nil: it reads them).
+	Shared *SharedData
+}
+
+// SharedData are the datasets of job Job as the coordinator holds them:
+// read, held out and scaled as its JobSpec describes, so that they are the
+// rows a worker would read itself. Workers only read them.
+type SharedData struct {
+	Job         string
+	Train, Test *shard.Dataset
 }
 
 // DefaultWorkerConfig returns the defaults for a worker called name.
@@ -251,6 +263,9 @@ func (w *Worker) load(ctx context.Context, spec *JobSpec) (*jobState, error) {
 		return nil, err
 	}
 	j := &jobState{spec: spec, prob: prob}
+	if sh := w.cfg.Shared; sh != nil && sh.Job == spec.Job {
+		return sharedJob(j, sh)
+	}
 	if j.train, _, err = openShardSet(ctx, spec.Train, spec, w.bus); err != nil {
 		return nil, err
 	}
@@ -262,8 +277,29 @@ func (w *Worker) load(ctx context.Context, spec *JobSpec) (*jobState, error) {
 	return j, nil
 }
 
+// sharedJob gives j the coordinator's datasets sh.
+func sharedJob(j *jobState, sh *SharedData) (*jobState, error) {
+	spec := j.spec
+	if sh.Train == nil || sh.Train.Rows() != spec.Train.Rows {
+		return nil, fmt.Errorf("trainer: the shared training set does not have the job's %d rows", spec.Train.Rows)
+	}
+	j.train = wholeSet(sh.Train, spec.Train.Shards)
+	j.train.shared = true
+	if spec.Test != nil {
+		if sh.Test == nil || sh.Test.Rows() != spec.Test.Rows {
+			return nil, fmt.Errorf("trainer: the shared test set does not have the job's %d rows", spec.Test.Rows)
+		}
+		j.test = wholeSet(sh.Test, spec.Test.Shards)
+		j.test.shared = true
+	}
+	return j, nil
+}
+
 func (s *shardSet) mode() string {
-	if s.whole != nil {
+	switch {
+	case s.shared:
+		return "shared"
+	case s.whole != nil:
 		return "file"
 	}
 	return "object-store"
