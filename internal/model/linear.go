@@ -40,7 +40,10 @@ type Linear struct {
 	lanes []float64
 }
 
-var _ Model = (*Linear)(nil)
+var (
+	_ Model     = (*Linear)(nil)
+	_ GradOrder = (*Linear)(nil)
+)
 
 func newLinear(c Config) *Linear {
 	return &Linear{
@@ -128,7 +131,40 @@ func (m *Linear) Accumulate(grad, theta []float64, rows shard.Rows, f loss.Func,
 	if rows.D.X.Sparse() {
 		return m.accumulateSparse(grad, theta, rows, f, obs)
 	}
-	return m.accumulateDense(grad, theta, rows, f, obs)
+	return m.accumulateDense(grad, theta, rows, f, obs, false)
+}
+
+// Permutes implements GradOrder: for dense rows and several outputs the
+// model's order holds ∂W output-major, ∂W_{jk} at k·Inputs + j (the order
+// in which the tiles update it), then ∂b.
+func (m *Linear) Permutes(d *shard.Dataset) bool {
+	return m.cfg.Outputs > 1 && !d.X.Sparse()
+}
+
+// AccumulatePermuted implements GradOrder.
+func (m *Linear) AccumulatePermuted(grad, theta []float64, rows shard.Rows, f loss.Func, obs Observer) (lossSum, weightSum float64) {
+	checkPass(m.cfg, grad, theta, rows, f)
+	if rows.Len() == 0 {
+		return 0, 0
+	}
+	if !m.Permutes(rows.D) {
+		return m.Accumulate(grad, theta, rows, f, obs)
+	}
+	return m.accumulateDense(grad, theta, rows, f, obs, true)
+}
+
+// Unpermute implements GradOrder.
+func (m *Linear) Unpermute(g, scratch []float64) {
+	n, K, in := m.NumParams(), m.cfg.Outputs, m.cfg.Inputs
+	if len(g) != n || len(scratch) != n {
+		panic(fmt.Sprintf("model: Unpermute of %d values with %d of scratch, model has %d", len(g), len(scratch), n))
+	}
+	if K == 1 {
+		return
+	}
+	gW := g[:in*K]
+	copy(scratch, gW)
+	transposeOut(gW, scratch, in, K)
 }
 
 // evalRow evaluates row r's loss at logits z, hands the row to obs and,
@@ -161,7 +197,10 @@ func scaleDelta(delta []float64, w float64) {
 // block's rows, then their losses and δ, then ∂W += x ⊗ δ while the rows
 // are in cache (the block's rows fit in L1). Blocks only batch the per-row
 // work; the tiles, and so the bits, are those of a tile-by-tile pass.
-func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.Func, obs Observer) (lossSum, weightSum float64) {
+//
+// With permuted set (and several outputs) ∂W goes into grad output-major,
+// row k of Inputs values for output k, as GradOrder describes.
+func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.Func, obs Observer, permuted bool) (lossSum, weightSum float64) {
 	d := rows.D
 	x, cols := d.X.Dense, d.X.Cols
 	n8 := cols &^ (dotLanes - 1)
@@ -172,10 +211,17 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 	if grad != nil {
 		gW, gb = sp.w(grad), sp.b(grad)
 	}
-	// The tiles read W and update ∂W output-major, ws apart: with one
-	// output W and ∂W themselves, otherwise transposed copies.
-	wt, gt, ws, nt, kp := W, gW, cols, 1, 1
-	if K > 1 {
+	// The tiles read W and update ∂W output-major, ws and gs apart: with
+	// one output W and ∂W themselves, otherwise transposed copies, or for
+	// ∂W in the permuted order grad itself.
+	wt, gt, ws, gs, nt, kp := W, gW, cols, cols, 1, 1
+	permuted = permuted && K > 1 && grad != nil
+	switch {
+	case permuted:
+		nt, kp = tileOut, paddedOutputs(K)
+		wt, _ = m.transposeIn(W, nil, cols, kp)
+		gt, gs = gW, m.cfg.Inputs
+	case K > 1:
 		nt, kp = tileOut, paddedOutputs(K)
 		wt, gt = m.transposeIn(W, gW, cols, kp)
 	}
@@ -273,7 +319,7 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 						dt[i*tileOut+t] = dq[i*kp+k0+t]
 					}
 				}
-				axpyTile(gt[k0*ws:], ws, x, &off[q], &pf[2*q+1], &dt, min(nt, K-k0), n8)
+				axpyTile(gt[k0*gs:], gs, x, &off[q], &pf[2*q+1], &dt, min(nt, K-k0), n8)
 			}
 		}
 		if n8 == cols {
@@ -282,14 +328,14 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 		for i := range nb {
 			xr := x[r[i]*cols : (r[i]+1)*cols]
 			for k := range K {
-				a, gk := db[i*kp+k], gt[k*ws:]
+				a, gk := db[i*kp+k], gt[k*gs:]
 				for j := n8; j < cols; j++ {
 					gk[j] += float64(a * float64(xr[j]))
 				}
 			}
 		}
 	}
-	if K > 1 && grad != nil {
+	if K > 1 && grad != nil && !permuted {
 		transposeOut(gW, gt, cols, K)
 	}
 	return lossSum, weightSum

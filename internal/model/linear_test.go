@@ -186,6 +186,26 @@ func TestLinearFastPassMatchesReference(t *testing.T) {
 				if lonly, _ := m.Accumulate(nil, theta, rows, f, nil); lonly != l {
 					t.Errorf("%s: loss-only pass %v, gradient pass %v", name, lonly, l)
 				}
+				// The gradient in the model's own order, put back in θ's,
+				// has the bits of Accumulate's (both from zero).
+				want, perm := make([]float64, m.NumParams()), make([]float64, m.NumParams())
+				m.Accumulate(want, theta, rows, f, nil)
+				gorder := m.(GradOrder)
+				lp2, wp2 := gorder.AccumulatePermuted(perm, theta, rows, f, nil)
+				if gorder.Permutes(d) != (K > 1 && !d.X.Sparse()) {
+					t.Errorf("%s: Permutes = %v", name, gorder.Permutes(d))
+				}
+				if gorder.Permutes(d) {
+					gorder.Unpermute(perm, make([]float64, m.NumParams()))
+				}
+				if lp2 != l || wp2 != w {
+					t.Errorf("%s: permuted pass (loss, weight) = (%v, %v), Accumulate (%v, %v)", name, lp2, wp2, l, w)
+				}
+				for i := range want {
+					if math.Float64bits(perm[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%s: permuted then unpermuted ∂θ[%d] = %v, Accumulate %v", name, i, perm[i], want[i])
+					}
+				}
 			}
 		}
 	}

@@ -55,6 +55,24 @@ type RowObserver interface {
 	ObserveRow(z, t []float64, y []float32, w float64)
 }
 
+// GradOrder is implemented by models whose pass can write the gradient
+// cheaper in an order of its entries of their own than in θ's. Gradients
+// in that order add element-wise like any others, so a sum of many of them
+// (a tree of micro-shard contributions) is put back in θ's order once,
+// with Unpermute: the same bits as summing gradients in θ's order.
+type GradOrder interface {
+	// Permutes reports whether AccumulatePermuted's order differs from
+	// θ's for rows of d; when it does not, AccumulatePermuted is
+	// Accumulate.
+	Permutes(d *shard.Dataset) bool
+	// AccumulatePermuted is Accumulate with grad in the model's order.
+	AccumulatePermuted(grad, theta []float64, rows shard.Rows, f loss.Func, obs Observer) (lossSum, weightSum float64)
+	// Unpermute puts g (len NumParams()), a gradient or a sum of gradients
+	// of rows for which Permutes holds, from the model's order into θ's,
+	// through scratch (len NumParams()).
+	Unpermute(g, scratch []float64)
+}
+
 // Model maps a row of features to logits.
 type Model interface {
 	// NumParams is len(θ).

@@ -69,6 +69,12 @@ func (p *Problem) VecLen(kind allreduce.Kind) int {
 // configuration) and sums (from p.NewSums), both owned by the caller's
 // goroutine.
 func (p *Problem) Leaf(dst []float64, kind allreduce.Kind, m model.Model, sums *eval.Sums, theta []float64, rows shard.Rows) {
+	p.leaf(dst, kind, m, sums, theta, rows, nil)
+}
+
+// leaf is Leaf, with the gradient in the model's own order when perm is
+// non-nil (model.GradOrder: it is m, and Permutes holds for rows).
+func (p *Problem) leaf(dst []float64, kind allreduce.Kind, m model.Model, sums *eval.Sums, theta []float64, rows shard.Rows, perm model.GradOrder) {
 	clear(dst)
 	var grad []float64
 	rest := dst
@@ -80,7 +86,12 @@ func (p *Problem) Leaf(dst []float64, kind allreduce.Kind, m model.Model, sums *
 		sums.V = rest[2:]
 		obs = sums
 	}
-	lossSum, weightSum := m.Accumulate(grad, theta, rows, p.Loss, obs)
+	var lossSum, weightSum float64
+	if perm != nil && grad != nil {
+		lossSum, weightSum = perm.AccumulatePermuted(grad, theta, rows, p.Loss, obs)
+	} else {
+		lossSum, weightSum = m.Accumulate(grad, theta, rows, p.Loss, obs)
+	}
 	rest[0], rest[1] = lossSum, weightSum
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,11 +16,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/dptrain/dptrain/internal/allreduce"
 	"github.com/dptrain/dptrain/internal/loss"
 	"github.com/dptrain/dptrain/internal/model"
 	"github.com/dptrain/dptrain/internal/modelfile"
 	"github.com/dptrain/dptrain/internal/natsbus"
 	"github.com/dptrain/dptrain/internal/optim"
+	"github.com/dptrain/dptrain/internal/shard"
 )
 
 // writeLIBSVM writes n rows of a random sparse classification problem with
@@ -358,5 +361,62 @@ func TestBadDataStopsJob(t *testing.T) {
 	}
 	if want := "bad.svm:2"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not name %s", err, want)
+	}
+}
+
+// A block computed with the model's own gradient order (model.GradOrder:
+// the linear model's ∂W output-major on dense rows) and put back in θ's
+// order once has the bits of the same block summed in θ's order leaf by
+// leaf: for full-batch and mini-batch rounds, several blocks, and one and
+// several outputs.
+func TestPermutedBlockSameBits(t *testing.T) {
+	for _, classes := range []int{2, 5} {
+		dir := t.TempDir()
+		prep, err := Prepare(DataConfig{Train: writeLIBSVM(t, dir, "train.svm", 900, 37, classes, 3), MicroShards: 11,
+			Read: shard.ReadOptions{Storage: shard.StorageDense}}, JobConfig{Seed: 4, BatchSize: 120, Model: model.Config{Kind: "linear"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prob, set := prep.Prob, wholeSet(prep.Train, prep.Spec.Train.Shards)
+		if got, want := prob.Model.(model.GradOrder).Permutes(prep.Train), classes > 2; got != want {
+			t.Fatalf("%d classes: Permutes = %v, want %v (dense storage: %v)", classes, got, want, !prep.Train.X.Sparse())
+		}
+		theta := initTheta(t, prep)
+		for i := range theta {
+			theta[i] = float64(i%13-6) / 50
+		}
+		m, _ := prob.NewModel()
+		for _, epoch := range []int{-1, 0, 1} {
+			for _, block := range []allreduce.Range{{Lo: 0, Hi: 11}, {Lo: 0, Hi: 8}, {Lo: 8, Hi: 10}, {Lo: 10, Hi: 11}} {
+				var sc scratch
+				got, err := computeBlock(context.Background(), prob, m, &sc, set, allreduce.KindGrad, epoch, 3, theta, block, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The reference: every leaf in θ's order.
+				var ref scratch
+				want := make([]float64, prob.VecLen(allreduce.KindGrad))
+				var sched *shard.Schedule
+				if epoch >= 0 {
+					sched = &shard.Schedule{Seed: prob.Spec.Seed, Shards: set.ranges, BatchSize: prob.Spec.BatchSize}
+				}
+				ref.summer.SumInto(want, block, len(set.ranges), func(i int, v []float64) {
+					var index []int32
+					if sched != nil {
+						index = ref.batches.Batch(*sched, epoch, 3%sched.StepsPerEpoch(), i)
+					}
+					rows, err := set.rows(context.Background(), i, index)
+					if err != nil {
+						t.Fatal(err)
+					}
+					prob.Leaf(v, allreduce.KindGrad, m, nil, theta, rows)
+				})
+				for i := range want {
+					if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%d classes, epoch %d, block %v: [%d] = %v, in θ's order %v", classes, epoch, block, i, got[i], want[i])
+					}
+				}
+			}
+		}
 	}
 }

@@ -447,6 +447,7 @@ type scratch struct {
 	summer  allreduce.Summer
 	sums    *eval.Sums
 	batches shard.BatchCache // the epoch's permutation of each micro-shard
+	perm    []float64        // Unpermute's scratch
 }
 
 func (w *Worker) block(ctx context.Context, m model.Model, sc *scratch, t task) ([]float64, error) {
@@ -491,6 +492,14 @@ func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch
 	}
 	var leafErr error
 	dst := make([]float64, n)
+	// A model that writes gradients cheaper in an order of its own does so
+	// for every leaf of the block (the micro-shards of a dataset share its
+	// storage); their sum is put back in θ's order once, before it leaves.
+	gorder, _ := m.(model.GradOrder)
+	if kind != allreduce.KindGrad {
+		gorder = nil
+	}
+	var permuted, decided bool
 	sc.summer.SumInto(dst, block, len(set.ranges), func(i int, v []float64) {
 		if leafErr != nil {
 			return
@@ -511,10 +520,26 @@ func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch
 		if sc.sums == nil || sc.sums.L.Len() != prob.E {
 			sc.sums = prob.NewSums()
 		}
-		prob.Leaf(v, kind, m, sc.sums, theta, rows)
+		p := gorder != nil && gorder.Permutes(rows.D)
+		if decided && p != permuted {
+			leafErr = fmt.Errorf("trainer: micro-shard %d is not stored like the others of block %v", i, block)
+			return
+		}
+		permuted, decided = p, true
+		var perm model.GradOrder
+		if p {
+			perm = gorder
+		}
+		prob.leaf(v, kind, m, sc.sums, theta, rows, perm)
 	})
 	if leafErr != nil {
 		return nil, leafErr
+	}
+	if permuted {
+		if len(sc.perm) < prob.P {
+			sc.perm = make([]float64, prob.P)
+		}
+		gorder.Unpermute(dst[:prob.P], sc.perm[:prob.P])
 	}
 	return dst, nil
 }
