@@ -216,8 +216,7 @@ func (c *Coordinator) Start(s RoundSpec) error {
 	c.r, c.lastRound = r, s.Round
 	w := len(c.live)
 	for i, m := range c.live {
-		lo := int(int64(i) * int64(s.Shards) / int64(w))
-		hi := int(int64(i+1) * int64(s.Shards) / int64(w))
+		lo, hi := runStart(i, w, s.Shards), runStart(i+1, w, s.Shards)
 		for _, rg := range Cover(Range{lo, hi}, s.Shards) {
 			b := &block{r: rg}
 			r.blocks = append(r.blocks, b)
@@ -228,6 +227,28 @@ func (c *Coordinator) Start(s RoundSpec) error {
 	c.changed = true
 	c.flush()
 	return nil
+}
+
+// runStart returns where the i-th of w contiguous runs of [0, m) starts:
+// i·m/w, moved by at most a 32nd of a run to the point of that window with
+// the most trailing zero bits (the nearest to i·m/w among equals), so that
+// the runs are covered by fewer tree nodes (for m = 196 over 2 workers,
+// runs of 96 and 100 micro-shards in 2 and 3 blocks instead of 98 and 98 in
+// 3 and 6). The runs stay within 2/32 of equal length and in order.
+func runStart(i, w, m int) int {
+	x := int(int64(i) * int64(m) / int64(w))
+	if i <= 0 || i >= w {
+		return x
+	}
+	best := x
+	for d := 1; d <= m/w/32; d++ {
+		for _, y := range [2]int{x - d, x + d} {
+			if bits.TrailingZeros(uint(y)) > bits.TrailingZeros(uint(best)) {
+				best = y
+			}
+		}
+	}
+	return best
 }
 
 // active reports whether a round is collecting contributions.
