@@ -282,7 +282,7 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 			}
 		}
 		if fr != nil {
-			lossSum, weightSum = m.lossRows(db, zb, d, r[:nb], fr, lossSum, weightSum, grad != nil)
+			lossSum, weightSum = m.lossRows(db, kp, zb, d, r[:nb], fr, lossSum, weightSum, grad != nil)
 		} else {
 			for i := range nb {
 				var delta []float64
@@ -346,9 +346,8 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 // loss that takes many rows at once, writes δ = w·dL/dz of row i into
 // db[i·kp:] when withGrad, and returns lossSum and weightSum with the rows
 // added in order: the bits of evalRow row by row.
-func (m *Linear) lossRows(db, zb []float64, d *shard.Dataset, r []int, fr loss.Rows, lossSum, weightSum float64, withGrad bool) (float64, float64) {
+func (m *Linear) lossRows(db []float64, kp int, zb []float64, d *shard.Dataset, r []int, fr loss.Rows, lossSum, weightSum float64, withGrad bool) (float64, float64) {
 	K, nb := fr.Logits(), len(r)
-	kp := len(db) / blockRows
 	tb, dz, lb := m.tb[:nb*K], m.dz[:nb*K], m.lb[:nb]
 	// The block's target columns: a slice of d.Y when its rows are
 	// consecutive (a full-batch pass), gathered otherwise.

@@ -138,6 +138,27 @@ func (c *cluster) startWorkersWith(t testing.TB, ctx context.Context, cfg func(n
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
+// coordinator starts a coordinator of prep's job on c with the default
+// configuration, closed when the test ends.
+func (c *cluster) coordinator(t testing.TB, prep *Prepared) *Coordinator {
+	t.Helper()
+	coord, err := NewCoordinator(DefaultCoordinatorConfig(), prep.Spec, prep.Prob, c.bus, c.log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(coord.Close)
+	return coord
+}
+
+// sharing configures workers that use the datasets sh.
+func sharing(sh *SharedData) func(name string) WorkerConfig {
+	return func(name string) WorkerConfig {
+		wc := DefaultWorkerConfig(name)
+		wc.Shared = sh
+		return wc
+	}
+}
+
 func workerNames(n int) []string {
 	names := make([]string, n)
 	for i := range names {
@@ -258,11 +279,7 @@ func TestObjectStoreData(t *testing.T) {
 	// Workers on another machine: the path does not exist there.
 	prep.Spec.Train.Path = filepath.Join(t.TempDir(), "absent", "train.svm")
 	prep.Spec.Test.Path = ""
-	coord, err := NewCoordinator(DefaultCoordinatorConfig(), prep.Spec, prep.Prob, c.bus, c.log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coord.Close()
+	coord := c.coordinator(t, prep)
 	c.startWorkers(t, ctx, "far-0", "far-1", "far-2")
 	if err := coord.WaitForWorkers(ctx, 3, 30*time.Second); err != nil {
 		t.Fatal(err)
@@ -292,17 +309,8 @@ func TestSharedData(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		c := newCluster(t)
-		coord, err := NewCoordinator(DefaultCoordinatorConfig(), prep.Spec, prep.Prob, c.bus, c.log, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer coord.Close()
-		shared := &SharedData{Job: prep.Spec.Job, Train: prep.Train, Test: prep.Test}
-		c.startWorkersWith(t, ctx, func(name string) WorkerConfig {
-			wc := DefaultWorkerConfig(name)
-			wc.Shared = shared
-			return wc
-		}, "local-0", "local-1")
+		coord := c.coordinator(t, prep)
+		c.startWorkersWith(t, ctx, sharing(&SharedData{Job: prep.Spec.Job, Train: prep.Train, Test: prep.Test}), "local-0", "local-1")
 		if err := coord.WaitForWorkers(ctx, 2, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -318,17 +326,9 @@ func TestSharedData(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		c := newCluster(t)
-		coord, err := NewCoordinator(DefaultCoordinatorConfig(), prep.Spec, prep.Prob, c.bus, c.log, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer coord.Close()
-		c.startWorkersWith(t, ctx, func(name string) WorkerConfig {
-			wc := DefaultWorkerConfig(name)
-			wc.Shared = &SharedData{Job: prep.Spec.Job, Train: prep.Test, Test: prep.Test}
-			return wc
-		}, "local-0")
-		err = coord.WaitForWorkers(ctx, 1, 20*time.Second)
+		coord := c.coordinator(t, prep)
+		c.startWorkersWith(t, ctx, sharing(&SharedData{Job: prep.Spec.Job, Train: prep.Test, Test: prep.Test}), "local-0")
+		err := coord.WaitForWorkers(ctx, 1, 20*time.Second)
 		if err == nil || !strings.Contains(err.Error(), "shared training set") {
 			t.Fatalf("a worker with the wrong shared rows: %v", err)
 		}
@@ -349,13 +349,9 @@ func TestBadDataStopsJob(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := newCluster(t)
-	coord, err := NewCoordinator(DefaultCoordinatorConfig(), prep.Spec, prep.Prob, c.bus, c.log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coord.Close()
+	coord := c.coordinator(t, prep)
 	c.startWorkers(t, ctx, "w0")
-	err = coord.WaitForWorkers(ctx, 1, 20*time.Second)
+	err := coord.WaitForWorkers(ctx, 1, 20*time.Second)
 	if err == nil {
 		t.Fatal("the job started with a worker whose data is bad")
 	}
