@@ -42,16 +42,14 @@ func axpyF32(dst []float64, a float64, x []float32) {
 	axpyF32SSE2(dst[:len(x)], a, x)
 }
 
-// dotTile is dotTileGo, in the widest assembly available (AVX-512 for nt ∈
-// {1, tileOut}, AVX2 for every nt). It panics if an operand is out of
-// bounds.
+// dotTile is dotTileGo, in the widest assembly available. It panics if an
+// operand is out of bounds.
 func dotTile(out *[tileRows * tileOut]float64, x []float32, off *[tileRows]int, pf *[prefetchRows]int, w []float64, ws, nt, n8 int) {
 	dotTileWith(tileKernelInUse, out, x, off, pf, w, ws, nt, n8)
 }
 
-// axpyTile is axpyTileGo, in the widest assembly available (AVX-512 for nt
-// ∈ {1, tileOut}, AVX2 for every nt). It panics if an operand is out of
-// bounds.
+// axpyTile is axpyTileGo, in the widest assembly available. It panics if
+// an operand is out of bounds.
 func axpyTile(g []float64, gs int, x []float32, off *[tileRows]int, pf *[prefetchRows]int, delta *[tileRows * tileOut]float64, nt, n8 int) {
 	axpyTileWith(tileKernelInUse, g, gs, x, off, pf, delta, nt, n8)
 }
@@ -64,9 +62,16 @@ func dotTileWith(k tileKernel, out *[tileRows * tileOut]float64, x []float32, of
 	case n8 == 0:
 		clear(out[:])
 	case k == kernelAVX512 && nt == tileOut:
-		dot4x4AVX512(out, &x[0], off, &w[0], ws, n8)
-	case k == kernelAVX512 && nt == 1:
-		dot4x1AVX512(out, &x[0], off, &w[0], n8)
+		dot4x4AVX512(out, &x[0], off, &w[0], ws, n8, pf)
+	case k == kernelAVX512:
+		// Outputs in pairs, then an odd last one alone.
+		t := 0
+		for ; t+2 <= nt; t += 2 {
+			dot4x2AVX512(&out[t], &x[0], off, &w[t*ws], ws, n8, pf)
+		}
+		if t < nt {
+			dot4x1AVX512(&out[t], &x[0], off, &w[t*ws], n8, pf)
+		}
 	case k >= kernelAVX2 && nt == 1:
 		dot4x1AVX2(out, &x[0], off, &w[0], n8, pf)
 	case k >= kernelAVX2:
@@ -94,9 +99,15 @@ func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off *[tileRows
 	switch {
 	case n8 == 0:
 	case k == kernelAVX512 && nt == tileOut:
-		axpy4x4AVX512(&g[0], gs, &x[0], off, delta, n8)
-	case k == kernelAVX512 && nt == 1:
-		axpy4x1AVX512(&g[0], &x[0], off, delta, n8)
+		axpy4x4AVX512(&g[0], gs, &x[0], off, delta, n8, pf)
+	case k == kernelAVX512:
+		t := 0
+		for ; t+2 <= nt; t += 2 {
+			axpy4x2AVX512(&g[t*gs], gs, &x[0], off, &delta[t], n8, pf)
+		}
+		if t < nt {
+			axpy4x1AVX512(&g[t*gs], &x[0], off, &delta[t], n8, pf)
+		}
 	case k >= kernelAVX2:
 		for t := range nt {
 			axpy4x1AVX2(&g[t*gs], &x[0], off, &delta[t], n8, pf)
@@ -116,25 +127,45 @@ func dotF32SSE2(x []float32, w []float64) float64
 //go:noescape
 func axpyF32SSE2(dst []float64, a float64, x []float32)
 
-// dot4x4AVX512 is dotTileGo with nt = 4 on checked operands, n8 > 0.
+// dot4x4AVX512 is dotTileGo with nt = 4 on checked operands, n8 > 0; it
+// prefetches the first n8 features of the rows at pf.
 //
 //go:noescape
-func dot4x4AVX512(out *[tileRows * tileOut]float64, x *float32, off *[tileRows]int, w *float64, ws, n8 int)
+func dot4x4AVX512(out *[tileRows * tileOut]float64, x *float32, off *[tileRows]int, w *float64, ws, n8 int, pf *[prefetchRows]int)
 
-// dot4x1AVX512 is dotTileGo with nt = 1 on checked operands, n8 > 0.
+// dot4x2AVX512 is dotTileGo with nt = 2 on checked operands, n8 > 0, for
+// the outputs at w and w[ws:], written to out[i·tileOut] and
+// out[i·tileOut+1]; it prefetches the first n8 features of the rows at pf.
 //
 //go:noescape
-func dot4x1AVX512(out *[tileRows * tileOut]float64, x *float32, off *[tileRows]int, w *float64, n8 int)
+func dot4x2AVX512(out *float64, x *float32, off *[tileRows]int, w *float64, ws, n8 int, pf *[prefetchRows]int)
 
-// axpy4x4AVX512 is axpyTileGo with nt = 4 on checked operands, n8 > 0.
+// dot4x1AVX512 is dotTileGo with nt = 1 on checked operands, n8 > 0,
+// written to out[i·tileOut]; it prefetches the first n8 features of the
+// rows at pf.
 //
 //go:noescape
-func axpy4x4AVX512(grad *float64, gs int, x *float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, n8 int)
+func dot4x1AVX512(out *float64, x *float32, off *[tileRows]int, w *float64, n8 int, pf *[prefetchRows]int)
 
-// axpy4x1AVX512 is axpyTileGo with nt = 1 on checked operands, n8 > 0.
+// axpy4x4AVX512 is axpyTileGo with nt = 4 on checked operands, n8 > 0; it
+// prefetches the first n8 features of the rows at pf.
 //
 //go:noescape
-func axpy4x1AVX512(grad *float64, x *float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, n8 int)
+func axpy4x4AVX512(grad *float64, gs int, x *float32, off *[tileRows]int, delta *[tileRows * tileOut]float64, n8 int, pf *[prefetchRows]int)
+
+// axpy4x2AVX512 is axpyTileGo with nt = 2 on checked operands, n8 > 0,
+// for the gradient rows at grad and grad[gs:] with δ_it = delta[i·tileOut+t];
+// it prefetches the first n8 features of the rows at pf.
+//
+//go:noescape
+func axpy4x2AVX512(grad *float64, gs int, x *float32, off *[tileRows]int, delta *float64, n8 int, pf *[prefetchRows]int)
+
+// axpy4x1AVX512 is axpyTileGo with nt = 1 on checked operands, n8 > 0,
+// with δ_i = delta[i·tileOut]; it prefetches the first n8 features of the
+// rows at pf.
+//
+//go:noescape
+func axpy4x1AVX512(grad *float64, x *float32, off *[tileRows]int, delta *float64, n8 int, pf *[prefetchRows]int)
 
 // dot4x1AVX2 is dotTileGo with nt = 1 on checked operands, n8 > 0; it
 // prefetches the first n8 features of the rows at pf.

@@ -121,7 +121,9 @@ done:
 // Each zmm register holds the eight partial sums of one dot product (lane
 // l sums the products of the features j ≡ l mod 8), or eight consecutive
 // elements of a gradient row. Products are rounded (VMULPD) before they are
-// added (VADDPD): the same operations as the portable Go kernels.
+// added (VADDPD): the same operations as the portable Go kernels. Each
+// iteration also prefetches the same features of the two rows at pf, rows of
+// a later tile, so that the memory reads of a pass overlap its compute.
 
 // MA adds the product x·w to acc, through the temporary t.
 #define MA(x, w, t, acc) VMULPD w, x, t; VADDPD t, acc, acc
@@ -134,15 +136,22 @@ done:
 // &off in DI).
 #define ROWS MOVQ 0(DI), R8; LEAQ (SI)(R8*4), R8; MOVQ 8(DI), R9; LEAQ (SI)(R9*4), R9; MOVQ 16(DI), R10; LEAQ (SI)(R10*4), R10; MOVQ 24(DI), R11; LEAQ (SI)(R11*4), R11
 
+// PFROWS loads the two prefetch row pointers x + 4·pf[i] into BX and SI
+// (x in SI, &pf in DI).
+#define PFROWS MOVQ 0(DI), BX; LEAQ (SI)(BX*4), BX; MOVQ 8(DI), DI; LEAQ (SI)(DI*4), SI
+
+// PF prefetches the features at element AX of the rows at BX and SI.
+#define PF PREFETCHT0 (BX)(AX*4); PREFETCHT0 (SI)(AX*4)
+
 // CVT4 converts eight features of each of the four rows at element AX to
 // float64 in Z16..Z19.
 #define CVT4 VCVTPS2PD (R8)(AX*4), Z16; VCVTPS2PD (R9)(AX*4), Z17; VCVTPS2PD (R10)(AX*4), Z18; VCVTPS2PD (R11)(AX*4), Z19
 
-// func dot4x4AVX512(out *[16]float64, x *float32, off *[4]int, w *float64, ws, n8 int)
+// func dot4x4AVX512(out *[16]float64, x *float32, off *[4]int, w *float64, ws, n8 int, pf *[2]int)
 //
 // Z(4i+t) accumulates row i against output t; rows in R8..R11, outputs
 // w + 8·t·ws in R12, R13, R14, DX.
-TEXT ·dot4x4AVX512(SB), NOSPLIT, $0-48
+TEXT ·dot4x4AVX512(SB), NOSPLIT, $0-56
 	MOVQ x+8(FP), SI
 	MOVQ off+16(FP), DI
 	ROWS
@@ -152,6 +161,8 @@ TEXT ·dot4x4AVX512(SB), NOSPLIT, $0-48
 	LEAQ (R12)(BX*1), R13
 	LEAQ (R13)(BX*1), R14
 	LEAQ (R14)(BX*1), DX
+	MOVQ pf+48(FP), DI
+	PFROWS
 	MOVQ n8+40(FP), CX
 	VXORPD Z0, Z0, Z0
 	VXORPD Z1, Z1, Z1
@@ -172,6 +183,7 @@ TEXT ·dot4x4AVX512(SB), NOSPLIT, $0-48
 	XORQ AX, AX
 
 dot44loop:
+	PF
 	CVT4
 	VMOVUPD (R12)(AX*8), Z20
 	VMOVUPD (R13)(AX*8), Z21
@@ -233,14 +245,78 @@ dot44loop:
 	VZEROUPPER
 	RET
 
-// func dot4x1AVX512(out *[16]float64, x *float32, off *[4]int, w *float64, n8 int)
+// func dot4x2AVX512(out *float64, x *float32, off *[4]int, w *float64, ws, n8 int, pf *[2]int)
 //
-// Z0..Z3 accumulate rows 0..3 against the one output at w (R12).
-TEXT ·dot4x1AVX512(SB), NOSPLIT, $0-40
+// Z(2i+t) accumulates row i against output t, written to out[4i+t]; rows
+// in R8..R11, outputs w and w + 8·ws in R12, R13.
+TEXT ·dot4x2AVX512(SB), NOSPLIT, $0-56
 	MOVQ x+8(FP), SI
 	MOVQ off+16(FP), DI
 	ROWS
 	MOVQ w+24(FP), R12
+	MOVQ ws+32(FP), BX
+	LEAQ (R12)(BX*8), R13
+	MOVQ pf+48(FP), DI
+	PFROWS
+	MOVQ n8+40(FP), CX
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+	VXORPD Z4, Z4, Z4
+	VXORPD Z5, Z5, Z5
+	VXORPD Z6, Z6, Z6
+	VXORPD Z7, Z7, Z7
+	XORQ AX, AX
+
+dot42loop:
+	PF
+	CVT4
+	VMOVUPD (R12)(AX*8), Z20
+	VMOVUPD (R13)(AX*8), Z21
+	MA(Z16, Z20, Z24, Z0)
+	MA(Z16, Z21, Z25, Z1)
+	MA(Z17, Z20, Z26, Z2)
+	MA(Z17, Z21, Z27, Z3)
+	MA(Z18, Z20, Z28, Z4)
+	MA(Z18, Z21, Z29, Z5)
+	MA(Z19, Z20, Z30, Z6)
+	MA(Z19, Z21, Z31, Z7)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   dot42loop
+
+	MOVQ out+0(FP), DI
+	HSUM(Z0, Y0, X0)
+	VMOVSD X0, 0(DI)
+	HSUM(Z1, Y1, X1)
+	VMOVSD X1, 8(DI)
+	HSUM(Z2, Y2, X2)
+	VMOVSD X2, 32(DI)
+	HSUM(Z3, Y3, X3)
+	VMOVSD X3, 40(DI)
+	HSUM(Z4, Y4, X4)
+	VMOVSD X4, 64(DI)
+	HSUM(Z5, Y5, X5)
+	VMOVSD X5, 72(DI)
+	HSUM(Z6, Y6, X6)
+	VMOVSD X6, 96(DI)
+	HSUM(Z7, Y7, X7)
+	VMOVSD X7, 104(DI)
+	VZEROUPPER
+	RET
+
+// func dot4x1AVX512(out *float64, x *float32, off *[4]int, w *float64, n8 int, pf *[2]int)
+//
+// Z0..Z3 accumulate rows 0..3 against the one output at w (R12), written
+// to out[4i].
+TEXT ·dot4x1AVX512(SB), NOSPLIT, $0-48
+	MOVQ x+8(FP), SI
+	MOVQ off+16(FP), DI
+	ROWS
+	MOVQ w+24(FP), R12
+	MOVQ pf+40(FP), DI
+	PFROWS
 	MOVQ n8+32(FP), CX
 	VXORPD Z0, Z0, Z0
 	VXORPD Z1, Z1, Z1
@@ -249,6 +325,7 @@ TEXT ·dot4x1AVX512(SB), NOSPLIT, $0-40
 	XORQ AX, AX
 
 dot41loop:
+	PF
 	CVT4
 	VMOVUPD (R12)(AX*8), Z20
 	MA(Z16, Z20, Z24, Z0)
@@ -271,11 +348,14 @@ dot41loop:
 	VZEROUPPER
 	RET
 
+// AXPY adds δ_0·x_0 + … + δ_3·x_3 (rows in order, δ_i in Z(d0..d3)) to the
+// eight gradient elements at element AX of the row at g.
+#define AXPY(g, d0, d1, d2, d3) VMOVUPD (g)(AX*8), Z20; MA(Z16, d0, Z24, Z20); MA(Z17, d1, Z25, Z20); MA(Z18, d2, Z26, Z20); MA(Z19, d3, Z27, Z20); VMOVUPD Z20, (g)(AX*8)
 
-// func axpy4x4AVX512(grad *float64, gs int, x *float32, off *[4]int, delta *[16]float64, n8 int)
+// func axpy4x4AVX512(grad *float64, gs int, x *float32, off *[4]int, delta *[16]float64, n8 int, pf *[2]int)
 //
 // Z(4i+t) holds δ_it broadcast; gradient rows g + 8·t·gs in R12, R13, R14, DX.
-TEXT ·axpy4x4AVX512(SB), NOSPLIT, $0-48
+TEXT ·axpy4x4AVX512(SB), NOSPLIT, $0-56
 	MOVQ x+16(FP), SI
 	MOVQ off+24(FP), DI
 	ROWS
@@ -302,47 +382,64 @@ TEXT ·axpy4x4AVX512(SB), NOSPLIT, $0-48
 	VBROADCASTSD 104(DI), Z13
 	VBROADCASTSD 112(DI), Z14
 	VBROADCASTSD 120(DI), Z15
+	MOVQ pf+48(FP), DI
+	PFROWS
 	MOVQ n8+40(FP), CX
 	XORQ AX, AX
 
 axpy44loop:
+	PF
 	CVT4
-	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
-	VMOVUPD (R12)(AX*8), Z20
-	MA(Z16, Z0, Z24, Z20)
-	MA(Z17, Z4, Z25, Z20)
-	MA(Z18, Z8, Z26, Z20)
-	MA(Z19, Z12, Z27, Z20)
-	VMOVUPD Z20, (R12)(AX*8)
-	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
-	VMOVUPD (R13)(AX*8), Z20
-	MA(Z16, Z1, Z24, Z20)
-	MA(Z17, Z5, Z25, Z20)
-	MA(Z18, Z9, Z26, Z20)
-	MA(Z19, Z13, Z27, Z20)
-	VMOVUPD Z20, (R13)(AX*8)
-	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
-	VMOVUPD (R14)(AX*8), Z20
-	MA(Z16, Z2, Z24, Z20)
-	MA(Z17, Z6, Z25, Z20)
-	MA(Z18, Z10, Z26, Z20)
-	MA(Z19, Z14, Z27, Z20)
-	VMOVUPD Z20, (R14)(AX*8)
-	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
-	VMOVUPD (DX)(AX*8), Z20
-	MA(Z16, Z3, Z24, Z20)
-	MA(Z17, Z7, Z25, Z20)
-	MA(Z18, Z11, Z26, Z20)
-	MA(Z19, Z15, Z27, Z20)
-	VMOVUPD Z20, (DX)(AX*8)
+	AXPY(R12, Z0, Z4, Z8, Z12)
+	AXPY(R13, Z1, Z5, Z9, Z13)
+	AXPY(R14, Z2, Z6, Z10, Z14)
+	AXPY(DX, Z3, Z7, Z11, Z15)
 	ADDQ $8, AX
 	CMPQ AX, CX
 	JL   axpy44loop
 	VZEROUPPER
 	RET
 
-// func axpy4x1AVX512(grad *float64, x *float32, off *[4]int, delta *[16]float64, n8 int)
-TEXT ·axpy4x1AVX512(SB), NOSPLIT, $0-40
+// func axpy4x2AVX512(grad *float64, gs int, x *float32, off *[4]int, delta *float64, n8 int, pf *[2]int)
+//
+// Z(4t+i) holds δ_it = delta[4i+t] broadcast; gradient rows g and
+// g + 8·gs in R12, R13.
+TEXT ·axpy4x2AVX512(SB), NOSPLIT, $0-56
+	MOVQ x+16(FP), SI
+	MOVQ off+24(FP), DI
+	ROWS
+	MOVQ grad+0(FP), R12
+	MOVQ gs+8(FP), BX
+	LEAQ (R12)(BX*8), R13
+	MOVQ delta+32(FP), DI
+	VBROADCASTSD 0(DI), Z0
+	VBROADCASTSD 32(DI), Z1
+	VBROADCASTSD 64(DI), Z2
+	VBROADCASTSD 96(DI), Z3
+	VBROADCASTSD 8(DI), Z4
+	VBROADCASTSD 40(DI), Z5
+	VBROADCASTSD 72(DI), Z6
+	VBROADCASTSD 104(DI), Z7
+	MOVQ pf+48(FP), DI
+	PFROWS
+	MOVQ n8+40(FP), CX
+	XORQ AX, AX
+
+axpy42loop:
+	PF
+	CVT4
+	AXPY(R12, Z0, Z1, Z2, Z3)
+	AXPY(R13, Z4, Z5, Z6, Z7)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL   axpy42loop
+	VZEROUPPER
+	RET
+
+// func axpy4x1AVX512(grad *float64, x *float32, off *[4]int, delta *float64, n8 int, pf *[2]int)
+//
+// Z0..Z3 hold δ_i = delta[4i] broadcast.
+TEXT ·axpy4x1AVX512(SB), NOSPLIT, $0-48
 	MOVQ x+8(FP), SI
 	MOVQ off+16(FP), DI
 	ROWS
@@ -352,18 +449,15 @@ TEXT ·axpy4x1AVX512(SB), NOSPLIT, $0-40
 	VBROADCASTSD 32(DI), Z1
 	VBROADCASTSD 64(DI), Z2
 	VBROADCASTSD 96(DI), Z3
+	MOVQ pf+40(FP), DI
+	PFROWS
 	MOVQ n8+32(FP), CX
 	XORQ AX, AX
 
 axpy41loop:
+	PF
 	CVT4
-	// g_t += δ_0t·x_0 + … + δ_3t·x_3, rows in order
-	VMOVUPD (R12)(AX*8), Z20
-	MA(Z16, Z0, Z24, Z20)
-	MA(Z17, Z1, Z25, Z20)
-	MA(Z18, Z2, Z26, Z20)
-	MA(Z19, Z3, Z27, Z20)
-	VMOVUPD Z20, (R12)(AX*8)
+	AXPY(R12, Z0, Z1, Z2, Z3)
 	ADDQ $8, AX
 	CMPQ AX, CX
 	JL   axpy41loop
