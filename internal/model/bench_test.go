@@ -221,22 +221,37 @@ func BenchmarkTileKernels(b *testing.B) {
 
 // BenchmarkReadFloor reads one float32 of every 64-byte line of
 // BenchmarkLinearDense's features, the bound a pass that reads them once
-// cannot beat on one core.
+// cannot beat: threads=1 on one core, threads=2 with two goroutines each
+// reading its half at once, as two workers of a job on two cores do.
 func BenchmarkReadFloor(b *testing.B) {
 	x := benchDense().X.Dense
-	b.SetBytes(int64(len(x)) * 4)
-	var s float32
-	for b.Loop() {
-		var s0, s1, s2, s3 float32
-		for i := 0; i+64 <= len(x); i += 64 {
-			s0 += x[i]
-			s1 += x[i+16]
-			s2 += x[i+32]
-			s3 += x[i+48]
-		}
-		s += s0 + s1 + s2 + s3
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			b.SetBytes(int64(len(x)) * 4)
+			sums := make([]float32, threads)
+			part := len(x) / threads &^ 63
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for t := range threads {
+					wg.Go(func() { sums[t] += readLines(x[t*part : (t+1)*part]) })
+				}
+				wg.Wait()
+			}
+			if sums[0] == 1 {
+				b.Log(sums)
+			}
+		})
 	}
-	if s == 1 {
-		b.Log(s)
+}
+
+// readLines returns the sum of one float32 of every 64-byte line of x.
+func readLines(x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	for i := 0; i+64 <= len(x); i += 64 {
+		s0 += x[i]
+		s1 += x[i+16]
+		s2 += x[i+32]
+		s3 += x[i+48]
 	}
+	return s0 + s1 + s2 + s3
 }
