@@ -81,6 +81,7 @@ func ReadARFF(r io.Reader, name string, opt ReadOptions) (*Dataset, LoadStats, e
 			continue
 		}
 		b.commit(lineNo, label)
+		b.reserveInput(lr.bytes)
 	}
 	var lab labels
 	if a.classAttr >= 0 {

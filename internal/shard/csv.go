@@ -107,6 +107,7 @@ func ReadCSV(r io.Reader, name string, opt ReadOptions) (*Dataset, LoadStats, er
 			return b.reject(perr)
 		}
 		b.commit(lineNo, label)
+		b.reserveInput(lr.bytes)
 		return nil
 	}
 	for i := range nHead {

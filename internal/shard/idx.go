@@ -37,12 +37,12 @@ func ReadIDX(images, labels io.Reader, name string, opt ReadOptions) (*Dataset, 
 		opt.Storage = StorageDense
 	}
 	b := newBuilder(name, &opt)
-	imgs, closeImg, err := decompress(images)
+	imgs, closeImg, _, err := decompress(images)
 	if err != nil {
 		return nil, b.stats, fmt.Errorf("shard: %s: images: %w", name, err)
 	}
 	defer func() { _ = closeImg() }() // read-only: nothing to lose
-	labs, closeLab, err := decompress(labels)
+	labs, closeLab, _, err := decompress(labels)
 	if err != nil {
 		return nil, b.stats, fmt.Errorf("shard: %s: labels: %w", name, err)
 	}

@@ -87,6 +87,7 @@ func ReadLIBSVM(r io.Reader, name string, opt ReadOptions) (*Dataset, LoadStats,
 			}
 		}
 		b.commit(lineNo, label)
+		b.reserveInput(lr.bytes)
 	}
 	lab, err := b.resolveLabels(multiReason, true)
 	if err != nil {
@@ -153,9 +154,10 @@ func parseLIBSVMRow(b *builder, line []byte, lineNo int) (label []byte, multi bo
 // or "\r\n"), with 1-based line numbers. The returned slice is valid until
 // the next call.
 type lineReader struct {
-	br   *bufio.Reader
-	long []byte // accumulates lines longer than the buffer
-	n    int
+	br    *bufio.Reader
+	long  []byte // accumulates lines longer than the buffer
+	n     int
+	bytes int64 // consumed, terminators included
 }
 
 func newLineReader(r io.Reader) *lineReader {
@@ -184,6 +186,7 @@ func (lr *lineReader) next() ([]byte, int, error) {
 		return nil, lr.n, io.EOF
 	}
 	lr.n++
+	lr.bytes += int64(len(line))
 	line = bytes.TrimSuffix(line, []byte{'\n'})
 	line = bytes.TrimSuffix(line, []byte{'\r'})
 	return line, lr.n, nil

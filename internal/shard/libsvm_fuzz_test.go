@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -150,5 +153,92 @@ func TestLIBSVMDenseSinkMatchesCSR(t *testing.T) {
 	d, st, err := ReadLIBSVM(bytes.NewReader(b.Bytes()), "sink", ReadOptions{SkipBad: true, Task: Binary, NumFeatures: cols, Storage: StorageDense})
 	if err != nil || d.Rows() < rows-rows/90 || st.SkippedRows == 0 {
 		t.Fatalf("%d rows, %d skipped, err %v", d.Rows(), st.SkippedRows, err)
+	}
+}
+
+// Reading with the input's size known (as Load knows it) reserves the rows
+// and entries of the whole input once, and reads exactly what reading
+// without it does, whether the size is right, short or long.
+func TestInputSizeReservesOnce(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	var b bytes.Buffer
+	const rows, cols = 5*reserveRows + 33, 300
+	for i := range rows {
+		if i%211 == 9 {
+			b.WriteString("+1 1:inf\n") // rejected while parsed
+		}
+		fmt.Fprintf(&b, "%d", 2*rnd.IntN(2)-1)
+		for j := range cols {
+			if rnd.IntN(10) == 0 {
+				fmt.Fprintf(&b, " %d:%g", j+1, float32(rnd.NormFloat64()))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	data := b.Bytes()
+	opt := ReadOptions{SkipBad: true}
+	want, wantSt, err := ReadLIBSVM(bytes.NewReader(data), "size", opt)
+	if err != nil || !want.X.Sparse() {
+		t.Fatalf("reference read: sparse %v, err %v", want.X.Sparse(), err)
+	}
+	nnz := len(want.X.Values)
+	for _, size := range []int64{int64(len(data)), int64(len(data)) / 7, 5 * int64(len(data))} {
+		opt.inputSize = size
+		got, st, err := ReadLIBSVM(bytes.NewReader(data), "size", opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.X, want.X) || !slices.Equal(got.Y, want.Y) || !reflect.DeepEqual(st, wantSt) {
+			t.Fatalf("size %d: read differs from a read without the size", size)
+		}
+		if size == int64(len(data)) {
+			// One reservation, from the first rows' density: within the
+			// 1/16 spare and the sampling error of 1,024 rows.
+			if c := cap(got.X.Values); c < nnz || c > nnz*5/4 {
+				t.Errorf("exact size: capacity %d for %d entries", c, nnz)
+			}
+		}
+	}
+	// The arrays of the later rows grow by copies without the size, and
+	// not at all with it.
+	allocs := func(size int64) float64 {
+		o := opt
+		o.inputSize = size
+		return testing.AllocsPerRun(1, func() { _, _, _ = ReadLIBSVM(bytes.NewReader(data), "size", o) })
+	}
+	with, without := allocs(int64(len(data))), allocs(0)
+	if with+20 > without {
+		t.Errorf("allocations: %v with the size, %v without", with, without)
+	}
+	path := filepath.Join(t.TempDir(), "size.svm")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := Load(path, ReadOptions{SkipBad: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(got.X.Values); !reflect.DeepEqual(got.X, want.X) || c < nnz || c > nnz*5/4 {
+		t.Errorf("Load: capacity %d for %d entries (same matrix: %v)", c, nnz, reflect.DeepEqual(got.X, want.X))
+	}
+}
+
+// The CSV reader reserves too, with the same result.
+func TestInputSizeCSVSameData(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("a,b,c,y\n")
+	for i := range 3*reserveRows + 5 {
+		fmt.Fprintf(&b, "%d,%g,%d,%d\n", i%7, float32(i)/3, i%5-2, i%3)
+	}
+	data := b.Bytes()
+	want, wantSt, err := ReadCSV(bytes.NewReader(data), "size.csv", ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{int64(len(data)), int64(len(data)) / 5, 3 * int64(len(data))} {
+		got, st, err := ReadCSV(bytes.NewReader(data), "size.csv", ReadOptions{inputSize: size})
+		if err != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(st, wantSt) {
+			t.Fatalf("size %d: read differs from a read without the size (err %v)", size, err)
+		}
 	}
 }

@@ -118,6 +118,11 @@ type ReadOptions struct {
 	// LoadStats.SkippedSamples; nothing is ever skipped silently.
 	SkipBad bool
 
+	// inputSize, when > 0, is the size in bytes of the input, which Load
+	// reads off an uncompressed file: the text readers then reserve room
+	// for all of its rows at once (builder.reserveInput).
+	inputSize int64
+
 	// NumLabels is the number of labels K of a multi-label LIBSVM file
 	// when known (a label id ≥ NumLabels is an error); 0 infers K as the
 	// largest label id + 1. NumLabels > 0 also implies Multilabel when
@@ -201,6 +206,9 @@ func Load(path string, opt ReadOptions) (*Dataset, LoadStats, error) {
 		return nil, LoadStats{}, fmt.Errorf("shard: open: %w", err)
 	}
 	defer f.Close() // read-only: a close error cannot lose data
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		opt.inputSize = fi.Size()
+	}
 	d, st, err := readAny(f, path, opt, format)
 	if err != nil {
 		return nil, st, err
@@ -225,9 +233,12 @@ func Read(r io.Reader, name string, opt ReadOptions) (*Dataset, LoadStats, error
 // readAny decompresses r, refines a name-based LIBSVM guess by sniffing
 // when the caller asked for detection, and dispatches.
 func readAny(r io.Reader, name string, opt ReadOptions, format Format) (*Dataset, LoadStats, error) {
-	br, closeZ, err := decompress(r)
+	br, closeZ, plain, err := decompress(r)
 	if err != nil {
 		return nil, LoadStats{}, fmt.Errorf("shard: %s: %w", name, err)
+	}
+	if !plain {
+		opt.inputSize = 0 // it was the size of the compressed stream
 	}
 	if opt.Format == FormatAuto && format == LIBSVM {
 		format = sniffFormat(br)

@@ -88,6 +88,56 @@ func (b *builder) flush() {
 	b.flushed += n
 }
 
+// reserveRows is the number of committed rows after which a text reader
+// with a size hint reserves room for the whole input (reserveInput).
+const reserveRows = 1024
+
+// reserveInput grows the row and entry arrays, once, right after row
+// reserveRows is committed, to hold the whole input as extrapolated from
+// its first rows: they and the lines around them took consumed of the
+// opt.inputSize bytes. With a good hint the arrays are allocated twice in
+// all instead of growing by repeated copies (each a fresh allocation the
+// size of everything read so far, page faults included). Rows beyond the
+// estimate still go in by append.
+func (b *builder) reserveInput(consumed int64) {
+	size := b.opt.inputSize
+	if b.rows() != reserveRows || size <= consumed || consumed <= 0 {
+		return
+	}
+	scale := func(n int) int {
+		// n·size/consumed with 1/16 to spare, bounded by one entry or row
+		// per two bytes of input.
+		est := float64(n) * float64(size) / float64(consumed) * 17 / 16
+		return int(min(est, float64(size/2)))
+	}
+	rows := scale(b.rows())
+	b.lines = withCap(b.lines, rows)
+	b.labelEnd = withCap(b.labelEnd, rows)
+	b.labelText = withCap(b.labelText, scale(len(b.labelText)))
+	if b.sinkCols > 0 {
+		if int64(rows)*int64(b.sinkCols) <= maxDenseCells {
+			b.dense = withCap(b.dense, rows*b.sinkCols)
+			b.denseNNZ = withCap(b.denseNNZ, rows)
+		}
+		return
+	}
+	b.indptr = withCap(b.indptr, rows+1)
+	b.indices = withCap(b.indices, scale(len(b.indices)))
+	b.values = withCap(b.values, scale(len(b.values)))
+}
+
+// withCap returns s with room for n elements in all. make, unlike append,
+// clears a large allocation in preemptible chunks, so that the garbage
+// collector does not spin waiting for the clearing goroutine.
+func withCap[S ~[]E, E any](s S, n int) S {
+	if n <= cap(s) {
+		return s
+	}
+	t := make(S, len(s), n)
+	copy(t, s)
+	return t
+}
+
 // missingCell is a stored entry that was missing in the input.
 type missingCell struct {
 	row int   // committed row number

@@ -129,19 +129,20 @@ const readBufferSize = 1 << 20
 // decompress returns a reader of the decompressed content of r. gzip
 // (magic 1f 8b) and bzip2 (magic "BZh1".."BZh9") are recognised by their
 // magic bytes, whatever the file name; anything else passes through. The
-// returned closer releases the decompressor (the caller still closes r).
-func decompress(r io.Reader) (*bufio.Reader, func() error, error) {
-	br := bufio.NewReaderSize(r, readBufferSize)
+// returned closer releases the decompressor (the caller still closes r);
+// plain reports that r passes through.
+func decompress(r io.Reader) (br *bufio.Reader, closeZ func() error, plain bool, err error) {
+	br = bufio.NewReaderSize(r, readBufferSize)
 	magic, _ := br.Peek(4) // a short read just means a short input
 	switch {
 	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("shard: gzip: %w", err)
+			return nil, nil, false, fmt.Errorf("shard: gzip: %w", err)
 		}
-		return bufio.NewReaderSize(zr, readBufferSize), zr.Close, nil
+		return bufio.NewReaderSize(zr, readBufferSize), zr.Close, false, nil
 	case len(magic) == 4 && magic[0] == 'B' && magic[1] == 'Z' && magic[2] == 'h' && magic[3] >= '1' && magic[3] <= '9':
-		return bufio.NewReaderSize(bzip2.NewReader(br), readBufferSize), func() error { return nil }, nil
+		return bufio.NewReaderSize(bzip2.NewReader(br), readBufferSize), func() error { return nil }, false, nil
 	}
-	return br, func() error { return nil }, nil
+	return br, func() error { return nil }, true, nil
 }
