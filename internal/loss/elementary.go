@@ -2,7 +2,8 @@ package loss
 
 import "math"
 
-// The binary log loss needs e^(−|z|) and log1p of it for every logit. The
+// The binary log loss needs e^(−|z|) and log1p of it for every logit, and
+// softmax e^(z_i − m) for every logit below the largest, m. The
 // functions below compute them with one fixed sequence of IEEE operations
 // (adds, multiplies, divisions, fused multiply-adds through math.FMA,
 // comparisons and integer operations on the bits), which the amd64
@@ -107,6 +108,13 @@ func expNonPos(a float64) float64 {
 	}
 	scale := math.Float64frombits((math.Float64bits(kd) - math.Float64bits(roundMagic) + expBias) << 52)
 	return float64(p*scale) * 0x1p-1022
+}
+
+// expsNonPosGo replaces each x[i] ≤ 0 (or NaN) by expNonPos(x[i]).
+func expsNonPosGo(x []float64) {
+	for i, a := range x {
+		x[i] = expNonPos(a)
+	}
 }
 
 // log1pUnit returns log(1 + e) for e ∈ [0, 1] (or NaN), given u = 1 + e:

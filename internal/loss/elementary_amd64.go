@@ -27,3 +27,21 @@ func logLosses(l, d, z, t []float64) {
 //
 //go:noescape
 func logLossesAVX2(l, d, z, t *float64, n int, c *[33]float64)
+
+// expsNonPos replaces each x[i] ≤ 0 (or NaN) by expNonPos(x[i]), with the
+// same bits.
+func expsNonPos(x []float64) {
+	n4 := 0
+	if useAVX2 {
+		n4 = len(x) &^ 3
+		if n4 > 0 {
+			expsNonPosAVX2(&x[0], n4, &elementaryConst)
+		}
+	}
+	expsNonPosGo(x[n4:])
+}
+
+// expsNonPosAVX2 is expsNonPosGo over n > 0 values, n a multiple of 4.
+//
+//go:noescape
+func expsNonPosAVX2(x *float64, n int, c *[33]float64)

@@ -127,3 +127,55 @@ loop:
 	JL   loop
 	VZEROUPPER
 	RET
+
+// func expsNonPosAVX2(x *float64, n int, c *[33]float64)
+//
+// x[i] = expNonPos(x[i]) four at a time, operation for operation as the
+// first part of logLossesAVX2.
+TEXT ·expsNonPosAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), R8
+	MOVQ n+8(FP), CX
+	MOVQ c+16(FP), BX
+	XORQ AX, AX
+
+exploop:
+	VMOVUPD (R8)(AX*8), Y2  // a
+	C(0, Y3)
+	VMAXPD  Y2, Y3, Y2 // a = expMin if expMin > a (NaN stays)
+	C(1, Y3)
+	VMULPD  Y3, Y2, Y3 // a·log2e
+	C(2, Y4)
+	VADDPD  Y4, Y3, Y3 // kd
+	VSUBPD  Y4, Y3, Y5 // n = kd − roundMagic
+	VPSUBQ  Y4, Y3, Y3 // bits(kd) − bits(roundMagic)
+	C(31, Y4)
+	VPADDQ  Y4, Y3, Y3
+	VPSLLQ  $52, Y3, Y3 // scale = 2^(n+1022)
+	C(3, Y4)
+	VFNMADD231PD Y4, Y5, Y2 // r = −n·ln2Hi + a
+	C(4, Y4)
+	VFNMADD231PD Y4, Y5, Y2 // r = −n·ln2Lo + r
+	C(5, Y8)                // p = 1/13!
+	HORNER(6, Y2, Y8)
+	HORNER(7, Y2, Y8)
+	HORNER(8, Y2, Y8)
+	HORNER(9, Y2, Y8)
+	HORNER(10, Y2, Y8)
+	HORNER(11, Y2, Y8)
+	HORNER(12, Y2, Y8)
+	HORNER(13, Y2, Y8)
+	HORNER(14, Y2, Y8)
+	HORNER(15, Y2, Y8)
+	HORNER(16, Y2, Y8)
+	HORNER(17, Y2, Y8)
+	HORNER(18, Y2, Y8)
+	VMULPD  Y3, Y8, Y8 // p·scale
+	C(19, Y4)
+	VMULPD  Y4, Y8, Y8 // e = p·scale·2^−1022
+	VMOVUPD Y8, (R8)(AX*8)
+
+	ADDQ $4, AX
+	CMPQ AX, CX
+	JL   exploop
+	VZEROUPPER
+	RET

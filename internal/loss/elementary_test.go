@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -140,7 +141,8 @@ func sameBits(a, b float64) bool {
 	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
 }
 
-// EvalRows and TargetRows give the bits of Eval and Target row by row, with
+// EvalRows and TargetRows give the bits of Eval and Target row by row (and
+// Eval the same loss with and without a gradient to write), with
 // and without class weights and smoothing, for block sizes that do and do
 // not fill the assembly's groups.
 func TestEvalRowsMatchesEval(t *testing.T) {
@@ -192,6 +194,9 @@ func TestEvalRowsMatchesEval(t *testing.T) {
 			for i := range rows {
 				s := i * c.k
 				wl := f.Eval(wg, z[s:s+c.k], tt[s:s+c.k])
+				if nl := f.Eval(nil, z[s:s+c.k], tt[s:s+c.k]); !sameBits(nl, wl) {
+					t.Fatalf("%v k=%d: Eval without gradient %v, with %v", c.kind, c.k, nl, wl)
+				}
 				if !sameBits(l[i], wl) {
 					t.Fatalf("%v k=%d rows=%d: EvalRows loss[%d] = %v, Eval %v", c.kind, c.k, rows, i, l[i], wl)
 				}
@@ -200,6 +205,31 @@ func TestEvalRowsMatchesEval(t *testing.T) {
 						t.Fatalf("%v k=%d rows=%d: EvalRows gradient[%d][%d] = %v, Eval %v", c.kind, c.k, rows, i, k, g[s+k], wg[k])
 					}
 				}
+			}
+		}
+	}
+}
+
+// expsNonPos (four at a time in assembly where available) gives the bits
+// of expNonPos, on every length and on the values at the edges of its
+// domain.
+func TestExpsNonPosMatchesScalar(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(51, 52))
+	special := []float64{0, math.Copysign(0, -1), -math.SmallestNonzeroFloat64, -1e-300, -0.5 * math.Ln2, -708.39, -708.4, -744.44, -745.13, -745.14, -745.2, -745.3, -800, -1e308, math.Inf(-1), math.NaN()}
+	for n := range 67 {
+		x := make([]float64, n)
+		for i := range x {
+			if rnd.IntN(4) == 0 {
+				x[i] = special[rnd.IntN(len(special))]
+			} else {
+				x[i] = -math.Abs(rnd.NormFloat64() * math.Pow(10, float64(rnd.IntN(7)-3)))
+			}
+		}
+		got := slices.Clone(x)
+		expsNonPos(got)
+		for i, a := range x {
+			if want := expNonPos(a); !sameBits(got[i], want) {
+				t.Fatalf("n=%d: expsNonPos[%d] (a=%v) = %v, expNonPos %v", n, i, a, got[i], want)
 			}
 		}
 	}

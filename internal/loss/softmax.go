@@ -88,12 +88,18 @@ func (f Softmax) TargetRows(dst []float64, y []float32) {
 	}
 }
 
-// EvalRows implements [Rows]: Eval row after row.
+// EvalRows implements [Rows]: Eval row after row, with the exponentials
+// of all the rows taken at once in g.
 func (f Softmax) EvalRows(l, g, z, t []float64) {
 	checkLen("Softmax.EvalRows", len(l)*f.n, len(z), len(t), len(g))
+	n := f.n
 	for i := range l {
-		s := i * f.n
-		l[i] = softmaxEval(g[s:s+f.n], z[s:s+f.n], t[s:s+f.n], f.c)
+		softmaxShift(g[i*n:(i+1)*n], z[i*n:(i+1)*n])
+	}
+	expsNonPos(g)
+	for i := range l {
+		s := i * n
+		l[i] = softmaxFinish(g[s:s+n], z[s:s+n], t[s:s+n], f.c)
 	}
 }
 
@@ -137,21 +143,60 @@ func softmax(yhat, z []float64) {
 // The shifted sum is split as Σ_j e^(z_j − m) = 1 + r with r summing every
 // term but the one of the first maximal logit a, so that log(1 + r) is
 // evaluated as log1p(r) and 1 − ŷ_a as r/(1 + r): both keep their relative
-// accuracy when the model is confident (r ≪ 1), as in Logistic.
+// accuracy when the model is confident (r ≪ 1), as in Logistic. The
+// exponentials are expNonPos's (every z_j − m ≤ 0), so that EvalRows,
+// which takes a block's exponentials at once, gives the same bits.
 func softmaxEval(g, z, t, c []float64) float64 {
+	if g == nil {
+		// No room for the exponentials: one at a time, the same bits.
+		m, a := maxShift(z)
+		var r float64
+		for i, v := range z {
+			if i != a {
+				r += expNonPos(v - m)
+			}
+		}
+		l, _ := softmaxLoss(z, t, c, m, r)
+		return l
+	}
+	softmaxShift(g, z)
+	expsNonPos(g)
+	return softmaxFinish(g, z, t, c)
+}
+
+// softmaxShift writes z_i − m into e.
+func softmaxShift(e, z []float64) {
+	m, _ := maxShift(z)
+	for i, v := range z {
+		e[i] = v - m
+	}
+}
+
+// softmaxFinish is softmaxEval given e^(z_i − m) in g, which it replaces
+// by the gradient.
+func softmaxFinish(g, z, t, c []float64) float64 {
 	m, a := maxShift(z)
 	var r float64
-	for i, v := range z {
-		if i == a {
-			continue
+	for i, e := range g {
+		if i != a {
+			r += e
 		}
-		e := math.Exp(v - m)
-		if g != nil {
-			g[i] = e
-		}
-		r += e
 	}
-	l := math.Log1p(r)
+	l, w := softmaxLoss(z, t, c, m, r)
+	s := 1 + r
+	for i, e := range g {
+		if i == a {
+			g[i] = w * ((1 - t[i]) - r/s)
+		} else {
+			g[i] = w * (e/s - t[i])
+		}
+	}
+	return l
+}
+
+// softmaxLoss returns the loss given m and r, and the row's weight w.
+func softmaxLoss(z, t, c []float64, m, r float64) (l, w float64) {
+	l = math.Log1p(r)
 	for i, ti := range t {
 		if ti == 0 {
 			continue // skip 0·(m − z_i), which may be 0·∞
@@ -163,7 +208,7 @@ func softmaxEval(g, z, t, c []float64) float64 {
 			l += ti*m - ti*z[i]
 		}
 	}
-	w := 1.0
+	w = 1.0
 	if c != nil {
 		w = 0
 		for k, ck := range c {
@@ -171,15 +216,5 @@ func softmaxEval(g, z, t, c []float64) float64 {
 		}
 		l *= w
 	}
-	if g != nil {
-		s := 1 + r
-		for i := range g {
-			if i == a {
-				g[i] = w * ((1 - t[i]) - r/s)
-			} else {
-				g[i] = w * (g[i]/s - t[i])
-			}
-		}
-	}
-	return l
+	return l, w
 }
