@@ -87,6 +87,7 @@ func ReadLIBSVM(r io.Reader, name string, opt ReadOptions) (*Dataset, LoadStats,
 			}
 		}
 		b.commit(lineNo, label)
+		b.sinkAuto()
 		b.reserveInput(lr.bytes)
 	}
 	lab, err := b.resolveLabels(multiReason, true)

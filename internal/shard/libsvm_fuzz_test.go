@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -241,4 +242,105 @@ func TestInputSizeCSVSameData(t *testing.T) {
 			t.Fatalf("size %d: read differs from a read without the size (err %v)", size, err)
 		}
 	}
+}
+
+// checkAutoSink reads data as LIBSVM with opt, once with the automatic
+// dense sink deciding after probe rows and once without it, and fails
+// unless both give the same dataset and stats.
+func checkAutoSink(t *testing.T, data []byte, opt ReadOptions, probe int) {
+	t.Helper()
+	sinkOpt, csrOpt := opt, opt
+	sinkOpt.sinkAutoRows, csrOpt.sinkAutoRows = probe, math.MaxInt
+	ds, ss, errS := ReadLIBSVM(bytes.NewReader(data), "fuzz", sinkOpt)
+	dc, sc, errC := ReadLIBSVM(bytes.NewReader(data), "fuzz", csrOpt)
+	checkFuzzResult(t, ds, ss, errS)
+	if (errS == nil) != (errC == nil) || (errS != nil && errS.Error() != errC.Error()) {
+		t.Fatalf("automatic sink error %v, without %v", errS, errC)
+	}
+	if errS != nil {
+		return
+	}
+	if ds.X.Sparse() != dc.X.Sparse() || ds.X.Rows != dc.X.Rows || ds.X.Cols != dc.X.Cols {
+		t.Fatalf("automatic sink %d×%d (sparse %v), without %d×%d (sparse %v)", ds.X.Rows, ds.X.Cols, ds.X.Sparse(), dc.X.Rows, dc.X.Cols, dc.X.Sparse())
+	}
+	if ds.X.Sparse() {
+		if !slices.Equal(ds.X.Indptr, dc.X.Indptr) || !slices.Equal(ds.X.Indices, dc.X.Indices) || !slices.EqualFunc(ds.X.Values, dc.X.Values, sameFloat32Bits) {
+			t.Fatalf("CSR entries differ with and without the automatic sink")
+		}
+	} else if !slices.EqualFunc(ds.X.Dense, dc.X.Dense, sameFloat32Bits) {
+		t.Fatalf("dense cells differ with and without the automatic sink")
+	}
+	if !slices.Equal(ds.Y, dc.Y) || ds.K != dc.K || ds.Task != dc.Task || !slices.Equal(ds.Classes, dc.Classes) || !slices.Equal(ds.Weights, dc.Weights) {
+		t.Fatalf("targets differ: %v/%d/%v vs %v/%d/%v", ds.Task, ds.K, ds.Classes, dc.Task, dc.K, dc.Classes)
+	}
+	if ss.Rows != sc.Rows || ss.NNZ != sc.NNZ || ss.Sparse != sc.Sparse || ss.SkippedRows != sc.SkippedRows || !slices.Equal(ss.SkippedSamples, sc.SkippedSamples) {
+		t.Fatalf("stats: automatic sink %+v, without %+v", ss, sc)
+	}
+}
+
+func sameFloat32Bits(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+
+func FuzzLIBSVMAutoSink(f *testing.F) {
+	for _, s := range []string{
+		"+1 1:1 2:2 3:3\n-1 1:4 2:0 3:-0\n+1 1:1 2:1 3:1\n-1 1:1 3:1\n",       // stays dense, explicit zeros
+		"+1 1:1 2:2\n-1 1:4 2:5\n+1 1:1 2:1 5:1\n-1 2:1\n",                    // a wider row later
+		"+1 1:1 2:2\n-1 1:4 2:5\n+1 9:1\n-1 8:1\n+1 7:0\n-1 9:2\n+1\n-1\n",    // sparse later
+		"+1 1:1 2:2\nmaybe 1:1 2:1\n-1 1:1 2:1 3:0\n+1 1:2 2:2\n-1 1:nan\n",   // dropped and rejected rows
+		"1,2 1:1 2:1\n0 1:0 2:0\n 1:1 2:1\n3 2:1 1:1\n# c\n\n1 1:1 2:1 3:1\n", // multi-label, unsorted, comments
+	} {
+		f.Add([]byte(s), uint8(1), uint8(0), true)
+		f.Add([]byte(s), uint8(2), uint8(1), false)
+		f.Add([]byte(s), uint8(3), uint8(2), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, probe, storage uint8, skipBad bool) {
+		opt := ReadOptions{SkipBad: skipBad, Storage: []Storage{StorageAuto, StorageDense, StorageAuto}[storage%3]}
+		if storage%3 == 2 {
+			opt.NumFeatures = 12
+		}
+		checkAutoSink(t, data, opt, 1+int(probe%8))
+	})
+}
+
+// A dense file of unknown width goes dense as it is read, with the
+// dataset of a read through CSR, and allocates much less on the way.
+func TestLIBSVMAutoSink(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(9, 10))
+	var b bytes.Buffer
+	const rows, cols = 3*sinkAutoRows + 17, 200
+	for range rows {
+		fmt.Fprintf(&b, "%d", rnd.IntN(3))
+		for j := range cols {
+			if rnd.IntN(8) > 0 || j == cols-1 {
+				fmt.Fprintf(&b, " %d:%g", j+1, float32(rnd.NormFloat64())*float32(rnd.IntN(64))) // a few explicit zeros
+			}
+		}
+		b.WriteByte('\n')
+	}
+	data := b.Bytes()
+	for _, opt := range []ReadOptions{{}, {Storage: StorageDense}, {NumFeatures: cols + 3}} {
+		checkAutoSink(t, data, opt, 0)
+	}
+	allocated := func(probe int) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		opt := ReadOptions{sinkAutoRows: probe, inputSize: int64(len(data))}
+		if _, _, err := ReadLIBSVM(bytes.NewReader(data), "auto", opt); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	// Without the sink, 8 bytes an entry and then 4 a cell; with it (from
+	// row 64 on), 4 a cell. Both read through a buffer of 1 MiB.
+	if sink, csr := allocated(64), allocated(math.MaxInt); 3*sink > 2*csr {
+		t.Errorf("allocated %d bytes with the automatic sink, %d without", sink, csr)
+	}
+	// A wider row at the end, and a file that turns sparse, undo the sink.
+	wider := append(slices.Clone(data), fmt.Sprintf("1 %d:1\n", cols+5)...)
+	checkAutoSink(t, wider, ReadOptions{}, 0)
+	sparse := slices.Clone(data)
+	for range 4 * rows {
+		sparse = append(sparse, "2 3:1\n"...)
+	}
+	checkAutoSink(t, sparse, ReadOptions{}, 0)
 }

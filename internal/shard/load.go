@@ -112,6 +112,8 @@ type ReadOptions struct {
 	// StorageDense and NumFeatures, reserves that many rows at once and
 	// stores rows dense as it reads them, so that the file is never held
 	// as CSR and a grown copy; more rows than the hint are still read).
+	// Without it, LIBSVM input whose first rows are dense goes dense as it
+	// is read too, with the result of reading it as CSR first.
 	RowsHint int
 	// SkipBad skips malformed rows instead of failing. Skipped rows are
 	// counted in LoadStats.SkippedRows and the first few are described in
@@ -122,6 +124,8 @@ type ReadOptions struct {
 	// reads off an uncompressed file: the text readers then reserve room
 	// for all of its rows at once (builder.reserveInput).
 	inputSize int64
+	// sinkAutoRows, when > 0, replaces sinkAutoRows (for tests).
+	sinkAutoRows int
 
 	// NumLabels is the number of labels K of a multi-label LIBSVM file
 	// when known (a label id ≥ NumLabels is an error); 0 infers K as the

@@ -43,6 +43,18 @@ type builder struct {
 	dense    []float32
 	flushed  int
 	denseNNZ []int32 // stored entries of each row in dense
+
+	// An automatic sink (sinkAuto) was chosen from the first rows' density
+	// and may be undone (unsink): it records the stored entries of value +0,
+	// which dense storage cannot tell from cells without an entry.
+	autoSink bool
+	zeros    []cellRef
+}
+
+// cellRef is a cell of the feature matrix.
+type cellRef struct {
+	row int
+	col int32
 }
 
 // flushRows is the number of committed rows the dense sink moves at once.
@@ -74,6 +86,9 @@ func (b *builder) flush() {
 		row := b.dense[lo+i*c : lo+(i+1)*c]
 		for p := b.indptr[i]; p < b.indptr[i+1]; p++ {
 			row[b.indices[p]] = b.values[p]
+			if b.autoSink && math.Float32bits(b.values[p]) == 0 {
+				b.zeros = append(b.zeros, cellRef{row: b.flushed + i, col: b.indices[p]})
+			}
 		}
 	}
 	for i := range n {
@@ -86,6 +101,77 @@ func (b *builder) flush() {
 	b.indices, b.values = b.indices[:rest], b.values[:rest]
 	b.indptr = append(b.indptr[:0], 0)
 	b.flushed += n
+}
+
+// sinkAutoRows is the number of committed rows whose density decides
+// whether a LIBSVM file of unknown width goes dense as it is read
+// (sinkAuto).
+const sinkAutoRows = 1024
+
+// sinkAuto starts a dense sink, right after row sinkAutoRows (or
+// opt.sinkAutoRows) is committed, for input that will most likely be
+// stored dense: a width is known (the columns so far, or NumFeatures) and
+// the storage is forced dense, or automatic with the first rows filling at
+// least half of their cells (twice the density the final rule asks). It is
+// undone (unsink) if a later row is wider, and at the end if the file
+// turns out sparse after all, so that the result is always the one of
+// reading the whole file as CSR first, but a dense file never exists as
+// CSR as a whole.
+func (b *builder) sinkAuto() {
+	probe := b.opt.sinkAutoRows
+	if probe <= 0 {
+		probe = sinkAutoRows
+	}
+	if b.rows() != probe || b.sinkCols > 0 || b.opt.Storage == StorageSparse || len(b.missing) > 0 {
+		return
+	}
+	cols := max(b.cols, b.opt.NumFeatures)
+	cells := int64(b.rows()) * int64(cols)
+	if cols == 0 || (b.opt.Storage == StorageAuto && 2*int64(len(b.values)) < cells) {
+		return
+	}
+	b.sinkCols, b.autoSink = cols, true
+	b.flush()
+}
+
+// unsink ends an automatic sink: the rows stored dense go back to CSR
+// form, ahead of the rows (and the open row) still in it, with exactly the
+// entries they were read with: every cell that is not +0, and the +0
+// entries recorded.
+func (b *builder) unsink() {
+	c, n := b.sinkCols, b.flushed
+	nnz := b.denseEntries()
+	total := nnz + int64(len(b.values))
+	indices, values := make([]int32, 0, total), make([]float32, 0, total)
+	indptr := make([]int64, 1, b.rows()+1)
+	z := b.zeros
+	for i := range n {
+		for j, v := range b.dense[i*c : (i+1)*c] {
+			zero := len(z) > 0 && z[0].row == i && z[0].col == int32(j)
+			if zero {
+				z = z[1:]
+			}
+			if zero || math.Float32bits(v) != 0 {
+				indices, values = append(indices, int32(j)), append(values, v)
+			}
+		}
+		indptr = append(indptr, int64(len(values)))
+	}
+	for _, p := range b.indptr[1:] {
+		indptr = append(indptr, nnz+p)
+	}
+	b.indices, b.values, b.indptr = append(indices, b.indices...), append(values, b.values...), indptr
+	b.dense, b.denseNNZ, b.zeros = nil, nil, nil
+	b.sinkCols, b.flushed, b.autoSink = 0, 0, false
+}
+
+// denseEntries is the number of stored entries of the rows in dense.
+func (b *builder) denseEntries() int64 {
+	var nnz int64
+	for _, k := range b.denseNNZ {
+		nnz += int64(k)
+	}
+	return nnz
 }
 
 // reserveRows is the number of committed rows after which a text reader
@@ -179,6 +265,9 @@ func (b *builder) commit(line int, label []byte) {
 	if b.rowCols > b.cols {
 		b.cols = b.rowCols
 	}
+	if b.autoSink && b.cols > b.sinkCols {
+		b.unsink()
+	}
 	if b.sinkCols > 0 && b.rows()-b.flushed >= flushRows {
 		b.flush()
 	}
@@ -259,6 +348,10 @@ func (b *builder) sortRow() int32 {
 
 // dropRows removes the committed rows with bad[i] set, keeping order.
 func (b *builder) dropRows(bad []bool) {
+	if b.autoSink {
+		// The width of what is left may shrink, as it does in CSR form.
+		b.unsink()
+	}
 	if b.sinkCols > 0 {
 		b.dropDenseRows(bad)
 		return
@@ -375,15 +468,19 @@ func (b *builder) columnMeans(cols int) []float64 {
 // matrix builds the feature matrix with cols columns per opt.Storage.
 func (b *builder) matrix(cols int) (Matrix, error) {
 	rows := b.rows()
+	if b.autoSink {
+		nnz := b.denseEntries() + int64(len(b.values))
+		if cells := int64(rows) * int64(cols); cols != b.sinkCols || (b.opt.Storage == StorageAuto && 4*nnz < cells) {
+			b.unsink()
+		}
+	}
 	if b.sinkCols > 0 {
 		b.flush()
 		if cols != b.sinkCols {
 			return Matrix{}, fmt.Errorf("shard: %s: %d columns, stored dense with %d", b.name, cols, b.sinkCols)
 		}
 		b.stats.Rows = rows
-		for _, n := range b.denseNNZ {
-			b.stats.NNZ += int64(n)
-		}
+		b.stats.NNZ = b.denseEntries()
 		return Matrix{Rows: rows, Cols: cols, Dense: b.dense[: rows*cols : rows*cols]}, nil
 	}
 	nnz := int64(len(b.values))
