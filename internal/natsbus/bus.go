@@ -204,6 +204,8 @@ type Bus struct {
 
 	mu      sync.Mutex
 	inboxes map[*Inbox]struct{} // guarded by mu; closed by Close
+
+	frameBufs sync.Pool // *[]byte: Publish's frame buffers, kept between messages
 }
 
 // Connect connects to the server(s) of cfg.URL. It retries the initial
@@ -409,9 +411,15 @@ func (b *Bus) MaxPayload() int { return int(b.nc.MaxPayload()) }
 // decoder and every message is checksummed.
 func (b *Bus) Publish(subject string, payload []byte) error {
 	seq := b.seq.Add(1)
-	err := b.enc.frames(seq, payload, b.MaxPayload(), func(f []byte) error {
+	buf, _ := b.frameBufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	// nats.Conn.Publish copies the frame: the buffer is free when it returns.
+	err := b.enc.framesWith(buf, seq, payload, b.MaxPayload(), func(f []byte) error {
 		return b.nc.Publish(subject, f)
 	})
+	b.frameBufs.Put(buf)
 	if err != nil {
 		return fmt.Errorf("natsbus: publish %d bytes on %s: %w", len(payload), subject, err)
 	}

@@ -212,6 +212,14 @@ func strideFor(maxFrame int) (uint32, error) {
 // slice is reused between calls: emit must copy it or be done with it
 // before returning (nats.Conn.Publish copies).
 func (e encoder) frames(seq uint64, payload []byte, maxFrame int, emit func(frame []byte) error) error {
+	var buf []byte
+	return e.framesWith(&buf, seq, payload, maxFrame, emit)
+}
+
+// framesWith is frames with the frame slice taken from *buf, replaced there
+// by a larger one when it is too short, so that a caller can keep it for
+// the next message.
+func (e encoder) framesWith(buf *[]byte, seq uint64, payload []byte, maxFrame int, emit func(frame []byte) error) error {
 	stride, err := strideFor(maxFrame)
 	if err != nil {
 		return err
@@ -222,14 +230,17 @@ func (e encoder) frames(seq uint64, payload []byte, maxFrame int, emit func(fram
 		return fmt.Errorf("natsbus: payload of %d bytes needs more than 2³²−1 chunks of %d", total, stride)
 	}
 	h := frameHeader{id: msgID{nonce: e.nonce, seq: seq}, count: count, stride: stride, crc: checksum(payload), total: total}
-	buf := make([]byte, FrameHeaderSize+min(uint64(stride), total))
+	if n := FrameHeaderSize + min(uint64(stride), total); uint64(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	frame := (*buf)[:cap(*buf)]
 	for i := range count {
 		h.index = i
 		off := h.offset()
 		n := h.chunkLen()
-		putHeader(buf, h)
-		copy(buf[FrameHeaderSize:], payload[off:off+n])
-		if err := emit(buf[:FrameHeaderSize+n]); err != nil {
+		putHeader(frame, h)
+		copy(frame[FrameHeaderSize:], payload[off:off+n])
+		if err := emit(frame[:FrameHeaderSize+n]); err != nil {
 			return err
 		}
 	}

@@ -46,5 +46,5 @@ func (l *Local) Round(ctx context.Context, kind allreduce.Kind, theta []float64,
 	if set != nil {
 		n = len(set.ranges)
 	}
-	return computeBlock(ctx, l.prob, l.m, &l.sc, set, kind, epoch, step, theta, allreduce.Range{Lo: 0, Hi: n}, nil)
+	return computeBlock(ctx, l.prob, l.m, &l.sc, set, kind, epoch, step, theta, allreduce.Range{Lo: 0, Hi: n}, nil, nil)
 }

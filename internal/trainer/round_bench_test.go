@@ -89,7 +89,7 @@ func BenchmarkWorkerBlock(b *testing.B) {
 					// Each step its own rows and parameters, as in training.
 					theta[0] += 1e-3
 					for _, blk := range blocks {
-						if _, err := computeBlock(context.Background(), prob, m, &sc, set, allreduce.KindGrad, epoch, step, theta, blk, nil); err != nil {
+						if _, err := computeBlock(context.Background(), prob, m, &sc, set, allreduce.KindGrad, epoch, step, theta, blk, nil, nil); err != nil {
 							b.Fatal(err)
 						}
 					}

@@ -385,7 +385,7 @@ func TestPermutedBlockSameBits(t *testing.T) {
 		for _, epoch := range []int{-1, 0, 1} {
 			for _, block := range []allreduce.Range{{Lo: 0, Hi: 11}, {Lo: 0, Hi: 8}, {Lo: 8, Hi: 10}, {Lo: 10, Hi: 11}} {
 				var sc scratch
-				got, err := computeBlock(context.Background(), prob, m, &sc, set, allreduce.KindGrad, epoch, 3, theta, block, nil)
+				got, err := computeBlock(context.Background(), prob, m, &sc, set, allreduce.KindGrad, epoch, 3, theta, block, nil, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

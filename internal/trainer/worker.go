@@ -418,12 +418,12 @@ func (w *Worker) computeLoop(ctx context.Context) {
 			continue
 		}
 		c := allreduce.Contribution{Job: t.plan.Job, Round: t.plan.Round, Worker: allreduce.WorkerID(w.cfg.Name), Range: t.block, Vec: vec}
-		b, err := c.MarshalBinary()
+		sc.enc, err = c.AppendBinary(sc.enc[:0])
 		if err != nil {
 			w.log.Error("encoding a contribution", zap.Error(err))
 			continue
 		}
-		if err := w.bus.Publish(w.cfg.Subjects.Contrib(w.cfg.Name), b); err != nil {
+		if err := w.bus.Publish(w.cfg.Subjects.Contrib(w.cfg.Name), sc.enc); err != nil {
 			w.log.Warn("publishing a contribution", zap.Error(err))
 			continue
 		}
@@ -448,6 +448,11 @@ type scratch struct {
 	sums    *eval.Sums
 	batches shard.BatchCache // the epoch's permutation of each micro-shard
 	perm    []float64        // Unpermute's scratch
+	// The worker's last contribution and its encoding, whose memory the
+	// next block reuses: a contribution is published (copied) before the
+	// next block starts.
+	vec []float64
+	enc []byte
 }
 
 func (w *Worker) block(ctx context.Context, m model.Model, sc *scratch, t task) ([]float64, error) {
@@ -463,15 +468,20 @@ func (w *Worker) block(ctx context.Context, m model.Model, sc *scratch, t task) 
 	if epoch == fullPass {
 		epoch = -1
 	}
-	return computeBlock(ctx, t.job.prob, m, sc, set, t.plan.Kind, epoch, t.plan.Step, t.theta, t.block, live)
+	vec, err := computeBlock(ctx, t.job.prob, m, sc, set, t.plan.Kind, epoch, t.plan.Step, t.theta, t.block, live, sc.vec)
+	if err == nil {
+		sc.vec = vec
+	}
+	return vec, err
 }
 
 // computeBlock computes the contribution of an aligned block of
 // micro-shards: each leaf's sums in row order, combined along the fixed
 // reduction tree. live is polled between leaves; when it turns false the
-// work is abandoned with errSuperseded.
+// work is abandoned with errSuperseded. The sum goes into out when it has
+// room (out's elements are all overwritten), else into a new vector.
 func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch, set *shardSet, kind allreduce.Kind, epoch int, step uint64,
-	theta []float64, block allreduce.Range, live func() bool) ([]float64, error) {
+	theta []float64, block allreduce.Range, live func() bool, out []float64) ([]float64, error) {
 	if set == nil {
 		return nil, fmt.Errorf("trainer: a round of kind %d for a dataset this job does not have", kind)
 	}
@@ -491,7 +501,11 @@ func computeBlock(ctx context.Context, prob *Problem, m model.Model, sc *scratch
 		}
 	}
 	var leafErr error
-	dst := make([]float64, n)
+	dst := out[:0]
+	if cap(dst) < n {
+		dst = make([]float64, n)
+	}
+	dst = dst[:n]
 	// A model that writes gradients cheaper in an order of its own does so
 	// for every leaf of the block (the micro-shards of a dataset share its
 	// storage); their sum is put back in θ's order once, before it leaves.
