@@ -11,6 +11,27 @@
 // HORNER sets p = p·x + c_i (math.FMA(p, x, c_i)) through the temporary Y15.
 #define HORNER(i, x, p) C(i, Y15); VFMADD213PD Y15, x, p
 
+// EXPNONPOS sets Y8 = expNonPos(a) for a in Y2, operation for operation as
+// expNonPos: a = max(expMin, a) (NaN stays); kd = a·log2e + roundMagic;
+// n = kd − roundMagic; scale = 2^(n+1022) from the bits of kd;
+// r = −n·ln2Lo + (−n·ln2Hi + a) by fused multiply-adds; p = the Taylor
+// polynomial at r by Horner's rule from 1/13!; e = p·scale·2^−1022. It
+// clobbers Y2..Y5 and Y15.
+#define EXPNONPOS \
+	C(0, Y3); VMAXPD Y2, Y3, Y2; \
+	C(1, Y3); VMULPD Y3, Y2, Y3; \
+	C(2, Y4); VADDPD Y4, Y3, Y3; VSUBPD Y4, Y3, Y5; VPSUBQ Y4, Y3, Y3; \
+	C(31, Y4); VPADDQ Y4, Y3, Y3; VPSLLQ $52, Y3, Y3; \
+	C(3, Y4); VFNMADD231PD Y4, Y5, Y2; \
+	C(4, Y4); VFNMADD231PD Y4, Y5, Y2; \
+	C(5, Y8); \
+	HORNER(6, Y2, Y8); HORNER(7, Y2, Y8); HORNER(8, Y2, Y8); HORNER(9, Y2, Y8); \
+	HORNER(10, Y2, Y8); HORNER(11, Y2, Y8); HORNER(12, Y2, Y8); HORNER(13, Y2, Y8); \
+	HORNER(14, Y2, Y8); HORNER(15, Y2, Y8); HORNER(16, Y2, Y8); HORNER(17, Y2, Y8); \
+	HORNER(18, Y2, Y8); \
+	VMULPD Y3, Y8, Y8; \
+	C(19, Y4); VMULPD Y4, Y8, Y8
+
 TEXT ·logLossesAVX2(SB), NOSPLIT, $0-48
 	MOVQ l+0(FP), R8
 	MOVQ d+8(FP), R9
@@ -27,38 +48,7 @@ loop:
 	// e = expNonPos(−|z|)
 	C(32, Y2)
 	VORPD   Y2, Y0, Y2 // a = −|z|
-	C(0, Y3)
-	VMAXPD  Y2, Y3, Y2 // a = expMin if expMin > a
-	C(1, Y3)
-	VMULPD  Y3, Y2, Y3 // a·log2e
-	C(2, Y4)
-	VADDPD  Y4, Y3, Y3 // kd
-	VSUBPD  Y4, Y3, Y5 // n = kd − roundMagic
-	VPSUBQ  Y4, Y3, Y3 // bits(kd) − bits(roundMagic)
-	C(31, Y4)
-	VPADDQ  Y4, Y3, Y3
-	VPSLLQ  $52, Y3, Y3 // scale = 2^(n+1022)
-	C(3, Y4)
-	VFNMADD231PD Y4, Y5, Y2 // r = −n·ln2Hi + a
-	C(4, Y4)
-	VFNMADD231PD Y4, Y5, Y2 // r = −n·ln2Lo + r
-	C(5, Y8)                // p = 1/13!
-	HORNER(6, Y2, Y8)
-	HORNER(7, Y2, Y8)
-	HORNER(8, Y2, Y8)
-	HORNER(9, Y2, Y8)
-	HORNER(10, Y2, Y8)
-	HORNER(11, Y2, Y8)
-	HORNER(12, Y2, Y8)
-	HORNER(13, Y2, Y8)
-	HORNER(14, Y2, Y8)
-	HORNER(15, Y2, Y8)
-	HORNER(16, Y2, Y8)
-	HORNER(17, Y2, Y8)
-	HORNER(18, Y2, Y8)
-	VMULPD  Y3, Y8, Y8 // p·scale
-	C(19, Y4)
-	VMULPD  Y4, Y8, Y8 // e = p·scale·2^−1022
+	EXPNONPOS
 
 	// u = 1 + e, q = e/u, c = (e − (u − 1))/u
 	C(20, Y9)
@@ -130,8 +120,7 @@ loop:
 
 // func expsNonPosAVX2(x *float64, n int, c *[33]float64)
 //
-// x[i] = expNonPos(x[i]) four at a time, operation for operation as the
-// first part of logLossesAVX2.
+// x[i] = expNonPos(x[i]) four at a time (EXPNONPOS, as in logLossesAVX2).
 TEXT ·expsNonPosAVX2(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), R8
 	MOVQ n+8(FP), CX
@@ -139,39 +128,8 @@ TEXT ·expsNonPosAVX2(SB), NOSPLIT, $0-24
 	XORQ AX, AX
 
 exploop:
-	VMOVUPD (R8)(AX*8), Y2  // a
-	C(0, Y3)
-	VMAXPD  Y2, Y3, Y2 // a = expMin if expMin > a (NaN stays)
-	C(1, Y3)
-	VMULPD  Y3, Y2, Y3 // a·log2e
-	C(2, Y4)
-	VADDPD  Y4, Y3, Y3 // kd
-	VSUBPD  Y4, Y3, Y5 // n = kd − roundMagic
-	VPSUBQ  Y4, Y3, Y3 // bits(kd) − bits(roundMagic)
-	C(31, Y4)
-	VPADDQ  Y4, Y3, Y3
-	VPSLLQ  $52, Y3, Y3 // scale = 2^(n+1022)
-	C(3, Y4)
-	VFNMADD231PD Y4, Y5, Y2 // r = −n·ln2Hi + a
-	C(4, Y4)
-	VFNMADD231PD Y4, Y5, Y2 // r = −n·ln2Lo + r
-	C(5, Y8)                // p = 1/13!
-	HORNER(6, Y2, Y8)
-	HORNER(7, Y2, Y8)
-	HORNER(8, Y2, Y8)
-	HORNER(9, Y2, Y8)
-	HORNER(10, Y2, Y8)
-	HORNER(11, Y2, Y8)
-	HORNER(12, Y2, Y8)
-	HORNER(13, Y2, Y8)
-	HORNER(14, Y2, Y8)
-	HORNER(15, Y2, Y8)
-	HORNER(16, Y2, Y8)
-	HORNER(17, Y2, Y8)
-	HORNER(18, Y2, Y8)
-	VMULPD  Y3, Y8, Y8 // p·scale
-	C(19, Y4)
-	VMULPD  Y4, Y8, Y8 // e = p·scale·2^−1022
+	VMOVUPD (R8)(AX*8), Y2 // a
+	EXPNONPOS
 	VMOVUPD Y8, (R8)(AX*8)
 
 	ADDQ $4, AX
