@@ -72,6 +72,30 @@ func denseCells(m Matrix) []float32 {
 	return out
 }
 
+// readTwice reads data as LIBSVM with the options a and b and asserts what
+// two storages of the same file share: the same error, or the same targets
+// and stats (rows, entries, skipped rows). It returns the two datasets, nil
+// after an error.
+func readTwice(t *testing.T, data []byte, a, b ReadOptions, what string) (da, db *Dataset) {
+	t.Helper()
+	da, sa, errA := ReadLIBSVM(bytes.NewReader(data), "fuzz", a)
+	db, sb, errB := ReadLIBSVM(bytes.NewReader(data), "fuzz", b)
+	checkFuzzResult(t, da, sa, errA)
+	if (errA == nil) != (errB == nil) || (errA != nil && errA.Error() != errB.Error()) {
+		t.Fatalf("%s: error %v, against %v", what, errA, errB)
+	}
+	if errA != nil {
+		return nil, nil
+	}
+	if !slices.Equal(da.Y, db.Y) || da.K != db.K || da.Task != db.Task || !slices.Equal(da.Classes, db.Classes) || !slices.Equal(da.Weights, db.Weights) {
+		t.Fatalf("%s: targets differ: %v/%d/%v vs %v/%d/%v", what, da.Task, da.K, da.Classes, db.Task, db.K, db.Classes)
+	}
+	if sa.Rows != sb.Rows || sa.NNZ != sb.NNZ || sa.SkippedRows != sb.SkippedRows || !slices.Equal(sa.SkippedSamples, sb.SkippedSamples) {
+		t.Fatalf("%s: stats %+v, against %+v", what, sa, sb)
+	}
+	return da, db
+}
+
 // checkDenseSink reads data as LIBSVM with the width fixed and dense
 // storage (rows stored dense as they are read) and with the width fixed
 // and CSR storage, and asserts the two agree: the same error or the same
@@ -80,13 +104,8 @@ func checkDenseSink(t *testing.T, data []byte, opt ReadOptions) {
 	t.Helper()
 	sinkOpt, csrOpt := opt, opt
 	sinkOpt.Storage, csrOpt.Storage = StorageDense, StorageSparse
-	ds, ss, errS := ReadLIBSVM(bytes.NewReader(data), "fuzz", sinkOpt)
-	dc, sc, errC := ReadLIBSVM(bytes.NewReader(data), "fuzz", csrOpt)
-	checkFuzzResult(t, ds, ss, errS)
-	if (errS == nil) != (errC == nil) || (errS != nil && errS.Error() != errC.Error()) {
-		t.Fatalf("dense sink error %v, CSR error %v", errS, errC)
-	}
-	if errS != nil {
+	ds, dc := readTwice(t, data, sinkOpt, csrOpt, "dense sink against CSR")
+	if ds == nil {
 		return
 	}
 	if ds.X.Sparse() || ds.X.Rows != dc.X.Rows || ds.X.Cols != dc.X.Cols {
@@ -97,12 +116,6 @@ func checkDenseSink(t *testing.T, data []byte, opt ReadOptions) {
 		if math.Float32bits(v) != math.Float32bits(want[i]) {
 			t.Fatalf("cell %d: dense sink %v, CSR %v", i, v, want[i])
 		}
-	}
-	if !slices.Equal(ds.Y, dc.Y) || ds.K != dc.K || ds.Task != dc.Task || !slices.Equal(ds.Classes, dc.Classes) {
-		t.Fatalf("targets differ: %v/%d/%v vs %v/%d/%v", ds.Task, ds.K, ds.Classes, dc.Task, dc.K, dc.Classes)
-	}
-	if ss.Rows != sc.Rows || ss.NNZ != sc.NNZ || ss.SkippedRows != sc.SkippedRows || !slices.Equal(ss.SkippedSamples, sc.SkippedSamples) {
-		t.Fatalf("stats: dense sink %+v, CSR %+v", ss, sc)
 	}
 }
 
@@ -251,13 +264,8 @@ func checkAutoSink(t *testing.T, data []byte, opt ReadOptions, probe int) {
 	t.Helper()
 	sinkOpt, csrOpt := opt, opt
 	sinkOpt.sinkAutoRows, csrOpt.sinkAutoRows = probe, math.MaxInt
-	ds, ss, errS := ReadLIBSVM(bytes.NewReader(data), "fuzz", sinkOpt)
-	dc, sc, errC := ReadLIBSVM(bytes.NewReader(data), "fuzz", csrOpt)
-	checkFuzzResult(t, ds, ss, errS)
-	if (errS == nil) != (errC == nil) || (errS != nil && errS.Error() != errC.Error()) {
-		t.Fatalf("automatic sink error %v, without %v", errS, errC)
-	}
-	if errS != nil {
+	ds, dc := readTwice(t, data, sinkOpt, csrOpt, "automatic sink against none")
+	if ds == nil {
 		return
 	}
 	if ds.X.Sparse() != dc.X.Sparse() || ds.X.Rows != dc.X.Rows || ds.X.Cols != dc.X.Cols {
@@ -269,12 +277,6 @@ func checkAutoSink(t *testing.T, data []byte, opt ReadOptions, probe int) {
 		}
 	} else if !slices.EqualFunc(ds.X.Dense, dc.X.Dense, sameFloat32Bits) {
 		t.Fatalf("dense cells differ with and without the automatic sink")
-	}
-	if !slices.Equal(ds.Y, dc.Y) || ds.K != dc.K || ds.Task != dc.Task || !slices.Equal(ds.Classes, dc.Classes) || !slices.Equal(ds.Weights, dc.Weights) {
-		t.Fatalf("targets differ: %v/%d/%v vs %v/%d/%v", ds.Task, ds.K, ds.Classes, dc.Task, dc.K, dc.Classes)
-	}
-	if ss.Rows != sc.Rows || ss.NNZ != sc.NNZ || ss.Sparse != sc.Sparse || ss.SkippedRows != sc.SkippedRows || !slices.Equal(ss.SkippedSamples, sc.SkippedSamples) {
-		t.Fatalf("stats: automatic sink %+v, without %+v", ss, sc)
 	}
 }
 
