@@ -173,18 +173,19 @@ func trainDistributed(t *testing.T, prep *Prepared, tc TrainConfig, n int) *Resu
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := newCluster(t)
-	cfg := DefaultCoordinatorConfig()
-	coord, err := NewCoordinator(cfg, prep.Spec, prep.Prob, c.bus, c.log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coord.Close()
+	coord := c.coordinator(t, prep)
 	c.startWorkers(t, ctx, workerNames(n)...)
+	return trainWhenJoined(t, ctx, coord, prep, tc, n)
+}
+
+// trainWhenJoined waits until n workers have joined coord, then trains prep
+// on them from the model's initial θ.
+func trainWhenJoined(t testing.TB, ctx context.Context, coord *Coordinator, prep *Prepared, tc TrainConfig, n int) *Result {
+	t.Helper()
 	if err := coord.WaitForWorkers(ctx, n, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	theta := initTheta(t, prep)
-	res, err := Train(ctx, coord, prep.Prob, tc, theta)
+	res, err := Train(ctx, coord, prep.Prob, tc, initTheta(t, prep))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,13 +282,7 @@ func TestObjectStoreData(t *testing.T) {
 	prep.Spec.Test.Path = ""
 	coord := c.coordinator(t, prep)
 	c.startWorkers(t, ctx, "far-0", "far-1", "far-2")
-	if err := coord.WaitForWorkers(ctx, 3, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Train(ctx, coord, prep.Prob, tc, initTheta(t, prep))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := trainWhenJoined(t, ctx, coord, prep, tc, 3)
 	if got := modelfile.ParamsSHA256(res.Theta); got != want {
 		t.Errorf("object-store workers: params_sha256 %s, single process %s", got, want)
 	}
@@ -311,13 +306,7 @@ func TestSharedData(t *testing.T) {
 		c := newCluster(t)
 		coord := c.coordinator(t, prep)
 		c.startWorkersWith(t, ctx, sharing(&SharedData{Job: prep.Spec.Job, Train: prep.Train, Test: prep.Test}), "local-0", "local-1")
-		if err := coord.WaitForWorkers(ctx, 2, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		res, err := Train(ctx, coord, prep.Prob, tc, initTheta(t, prep))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := trainWhenJoined(t, ctx, coord, prep, tc, 2)
 		if got := modelfile.ParamsSHA256(res.Theta); got != want {
 			t.Errorf("workers on shared data: params_sha256 %s, single process %s", got, want)
 		}
