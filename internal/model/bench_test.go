@@ -47,11 +47,10 @@ func benchData(sparse bool) *shard.Dataset {
 		}
 		d.X = shard.Matrix{Rows: rows, Cols: benchSparseCols, Indptr: indptr, Indices: indices, Values: values}
 	} else {
-		x := make([]float32, rows*benchDenseCols)
-		for i := range x {
-			x[i] = float32(rnd.NormFloat64())
+		d.X = shard.NewDense(rows, benchDenseCols)
+		for i := range d.X.Dense {
+			d.X.Dense[i] = float32(rnd.NormFloat64())
 		}
-		d.X = shard.Matrix{Rows: rows, Cols: benchDenseCols, Dense: x}
 	}
 	d.Y = make([]float32, rows*benchK)
 	for i := range d.Y {

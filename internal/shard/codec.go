@@ -166,7 +166,7 @@ func DecodeShard(b []byte, name string) (*Dataset, error) {
 			return fail("indptr ends at %d, nnz %d", d.X.Indptr[n], nnz)
 		}
 		p = p[8*(n+1):]
-		d.X.Indices = make([]int32, nnz)
+		d.X.Indices = makeLarge[[]int32](int(nnz), int(nnz))
 		for i := range d.X.Indices {
 			d.X.Indices[i] = int32(binary.LittleEndian.Uint32(p[4*i:]))
 		}
@@ -179,12 +179,12 @@ func DecodeShard(b []byte, name string) (*Dataset, error) {
 				}
 			}
 		}
-		d.X.Values = make([]float32, nnz)
+		d.X.Values = makeLarge[[]float32](int(nnz), int(nnz))
 		if err := f32(d.X.Values, "feature"); err != nil {
 			return nil, err
 		}
 	} else {
-		d.X.Dense = make([]float32, n*cols)
+		d.X.Dense = makeLarge[[]float32](int(n*cols), int(n*cols))
 		if err := f32(d.X.Dense, "feature"); err != nil {
 			return nil, err
 		}

@@ -50,6 +50,13 @@ type Matrix struct {
 	Values  []float32
 }
 
+// NewDense returns a rows × cols dense matrix of zeros, its storage
+// allocated as the readers allocate theirs (on huge pages where the
+// system offers them), for code that builds a data set itself.
+func NewDense(rows, cols int) Matrix {
+	return Matrix{Rows: rows, Cols: cols, Dense: makeLarge[[]float32](rows*cols, rows*cols)}
+}
+
 // Sparse reports whether m is stored in CSR form.
 func (m *Matrix) Sparse() bool { return m.Dense == nil && m.Indptr != nil }
 

@@ -87,7 +87,7 @@ func sameClasses(a, b []string) bool {
 // widenRows copies a rows×from row-major matrix into a rows×to one (to ≥
 // from), zero-filling the new columns.
 func widenRows(src []float32, rows, from, to int) []float32 {
-	dst := make([]float32, rows*to)
+	dst := makeLarge[[]float32](rows*to, rows*to)
 	for i := range rows {
 		copy(dst[i*to:i*to+from], src[i*from:(i+1)*from])
 	}
@@ -96,7 +96,7 @@ func widenRows(src []float32, rows, from, to int) []float32 {
 
 // toDense converts a CSR matrix to dense in place.
 func toDense(m *Matrix) {
-	dense := make([]float32, m.Rows*m.Cols)
+	dense := makeLarge[[]float32](m.Rows*m.Cols, m.Rows*m.Cols)
 	for i := range m.Rows {
 		row := dense[i*m.Cols : (i+1)*m.Cols]
 		for p := m.Indptr[i]; p < m.Indptr[i+1]; p++ {

@@ -68,7 +68,7 @@ const flushRows = 512
 func (b *builder) sinkDense(cols, rowsHint int) {
 	b.sinkCols = cols
 	if rowsHint > 0 && int64(rowsHint)*int64(cols) <= maxDenseCells {
-		b.dense = make([]float32, 0, rowsHint*cols)
+		b.dense = makeLarge[[]float32](0, rowsHint*cols)
 	}
 }
 
@@ -142,7 +142,7 @@ func (b *builder) unsink() {
 	c, n := b.sinkCols, b.flushed
 	nnz := b.denseEntries()
 	total := nnz + int64(len(b.values))
-	indices, values := make([]int32, 0, total), make([]float32, 0, total)
+	indices, values := makeLarge[[]int32](0, int(total)), makeLarge[[]float32](0, int(total))
 	indptr := make([]int64, 1, b.rows()+1)
 	z := b.zeros
 	for i := range n {
@@ -214,12 +214,13 @@ func (b *builder) reserveInput(consumed int64) {
 
 // withCap returns s with room for n elements in all. make, unlike append,
 // clears a large allocation in preemptible chunks, so that the garbage
-// collector does not spin waiting for the clearing goroutine.
+// collector does not spin waiting for the clearing goroutine; a large one
+// is advised onto huge pages (makeLarge).
 func withCap[S ~[]E, E any](s S, n int) S {
 	if n <= cap(s) {
 		return s
 	}
-	t := make(S, len(s), n)
+	t := makeLarge[S](len(s), n)
 	copy(t, s)
 	return t
 }
@@ -501,7 +502,7 @@ func (b *builder) matrix(cols int) (Matrix, error) {
 		b.stats.Sparse = true
 		return Matrix{Rows: rows, Cols: cols, Indptr: b.indptr, Indices: b.indices, Values: b.values}, nil
 	}
-	m := Matrix{Rows: rows, Cols: cols, Dense: make([]float32, cells)}
+	m := Matrix{Rows: rows, Cols: cols, Dense: makeLarge[[]float32](int(cells), int(cells))}
 	for i := range rows {
 		row := m.Dense[i*cols : (i+1)*cols]
 		for p := b.indptr[i]; p < b.indptr[i+1]; p++ {
