@@ -4,22 +4,27 @@ package model
 
 import "golang.org/x/sys/cpu"
 
-// On amd64 the mixed-precision kernels run in assembly: SSE2 (part of the
-// amd64 baseline) for the one-row dot product and axpy, and AVX-512 or
-// AVX2 for the tile kernels, whichever is the widest the CPU and the
-// operating system support. Every version reproduces the portable Go order
-// operation for operation (products rounded before the add, the same
-// partial sums, the same final reduction), so the choice made at start-up
-// never changes a bit: workers on machines with and without AVX-512 or
-// AVX2 compute the same parameters.
+// On amd64 the mixed-precision kernels run in assembly where the CPU has
+// fused multiply-adds: AVX2 + FMA for the one-row dot product and axpy, and
+// AVX-512 or AVX2 + FMA for the tile kernels, whichever is the widest the
+// CPU and the operating system support. Every version reproduces the
+// portable Go order operation for operation (the same fused multiply-adds,
+// partial sums and final reduction), so the choice made at start-up never
+// changes a bit: workers on machines with and without AVX-512 or AVX2
+// compute the same parameters. On a CPU without FMA the portable kernels
+// run, math.FMA giving the same bits in software.
+
+// hasFMA reports whether the one-row assembly kernels can run.
+var hasFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // availableKernels lists the implementations this CPU can run, the
 // portable one first.
 func availableKernels() []tileKernel {
 	ks := []tileKernel{kernelGo}
-	if cpu.X86.HasAVX2 {
-		ks = append(ks, kernelAVX2)
+	if !hasFMA {
+		return ks
 	}
+	ks = append(ks, kernelAVX2)
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
 		ks = append(ks, kernelAVX512)
 	}
@@ -34,12 +39,19 @@ func kernelName() string { return tileKernelInUse.String() }
 
 // dotF32 returns Σ float64(x[i])·w[i] in the lane order; len(w) ≥ len(x).
 func dotF32(x []float32, w []float64) float64 {
-	return dotF32SSE2(x, w[:len(x)])
+	if !hasFMA {
+		return dotF32Go(x, w)
+	}
+	return dotF32FMA(x, w[:len(x)])
 }
 
-// axpyF32 adds a·float64(x[i]) to dst[i]; len(dst) ≥ len(x).
+// axpyF32 sets dst[i] = fma(a, float64(x[i]), dst[i]); len(dst) ≥ len(x).
 func axpyF32(dst []float64, a float64, x []float32) {
-	axpyF32SSE2(dst[:len(x)], a, x)
+	if !hasFMA {
+		axpyF32Go(dst, a, x)
+		return
+	}
+	axpyF32FMA(dst[:len(x)], a, x)
 }
 
 // dotTile is dotTileGo, in the widest assembly available. It panics if an
@@ -117,15 +129,15 @@ func axpyTileWith(k tileKernel, g []float64, gs int, x []float32, off *[tileRows
 	}
 }
 
-// dotF32SSE2 requires len(w) ≥ len(x).
+// dotF32FMA requires len(w) ≥ len(x) and AVX2 + FMA.
 //
 //go:noescape
-func dotF32SSE2(x []float32, w []float64) float64
+func dotF32FMA(x []float32, w []float64) float64
 
-// axpyF32SSE2 requires len(dst) ≥ len(x).
+// axpyF32FMA requires len(dst) ≥ len(x) and AVX2 + FMA.
 //
 //go:noescape
-func axpyF32SSE2(dst []float64, a float64, x []float32)
+func axpyF32FMA(dst []float64, a float64, x []float32)
 
 // dot4x4AVX512 is dotTileGo with nt = 4 on checked operands, n8 > 0; it
 // prefetches the first n8 features of the rows at pf.

@@ -2,126 +2,103 @@
 
 #include "textflag.h"
 
-// func dotF32SSE2(x []float32, w []float64) float64
+// ---- One-row kernels (AVX2 + FMA) ----
+
+// func dotF32FMA(x []float32, w []float64) float64
 //
-// Lanes: X0 = (s0, s1), X1 = (s2, s3), X2 = (s4, s5), X3 = (s6, s7), where
-// s_l sums float64(x[i])·w[i] over i ≡ l (mod 8), i < n8. Then
-// ((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7)), then the tail left to right.
-TEXT ·dotF32SSE2(SB), NOSPLIT, $0-56
-	MOVQ x_base+0(FP), SI
-	MOVQ x_len+8(FP), CX
-	MOVQ w_base+24(FP), DI
-	XORPS X0, X0
-	XORPS X1, X1
-	XORPS X2, X2
-	XORPS X3, X3
-	MOVQ CX, DX
-	ANDQ $-8, DX
-	XORQ AX, AX
-	CMPQ DX, $0
-	JE   reduce
+// Lanes: Y0 = (s0, s1, s2, s3), Y1 = (s4, s5, s6, s7), where s_l ←
+// fma(float64(x[i]), w[i], s_l) over i ≡ l (mod 8), i < n8. Then
+// ((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7)), then the tail, fused, left to
+// right.
+TEXT ·dotF32FMA(SB), NOSPLIT, $0-56
+	MOVQ   x_base+0(FP), SI
+	MOVQ   x_len+8(FP), CX
+	MOVQ   w_base+24(FP), DI
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	MOVQ   CX, DX
+	ANDQ   $-8, DX
+	XORQ   AX, AX
+	CMPQ   DX, $0
+	JE     dotreduce
 
-loop:
-	CVTPS2PD 0(SI)(AX*4), X4
-	CVTPS2PD 8(SI)(AX*4), X5
-	CVTPS2PD 16(SI)(AX*4), X6
-	CVTPS2PD 24(SI)(AX*4), X7
-	MOVUPD   0(DI)(AX*8), X8
-	MOVUPD   16(DI)(AX*8), X9
-	MOVUPD   32(DI)(AX*8), X10
-	MOVUPD   48(DI)(AX*8), X11
-	MULPD    X8, X4
-	MULPD    X9, X5
-	MULPD    X10, X6
-	MULPD    X11, X7
-	ADDPD    X4, X0
-	ADDPD    X5, X1
-	ADDPD    X6, X2
-	ADDPD    X7, X3
-	ADDQ     $8, AX
-	CMPQ     AX, DX
-	JL       loop
+dotloop:
+	VCVTPS2PD   (SI)(AX*4), Y2
+	VCVTPS2PD   16(SI)(AX*4), Y3
+	VFMADD231PD (DI)(AX*8), Y2, Y0
+	VFMADD231PD 32(DI)(AX*8), Y3, Y1
+	ADDQ        $8, AX
+	CMPQ        AX, DX
+	JL          dotloop
 
-reduce:
-	ADDPD    X2, X0
-	ADDPD    X3, X1
-	ADDPD    X1, X0
-	MOVAPD   X0, X1
-	UNPCKHPD X1, X1
-	ADDSD    X1, X0
+dotreduce:
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
 
-tail:
-	CMPQ     AX, CX
-	JGE      done
-	CVTSS2SD 0(SI)(AX*4), X4
-	MULSD    0(DI)(AX*8), X4
-	ADDSD    X4, X0
-	INCQ     AX
-	JMP      tail
+dottail:
+	CMPQ        AX, CX
+	JGE         dotdone
+	VCVTSS2SD   (SI)(AX*4), X2, X2
+	VFMADD231SD (DI)(AX*8), X2, X0
+	INCQ        AX
+	JMP         dottail
 
-done:
+dotdone:
+	VZEROUPPER
 	MOVSD X0, ret+48(FP)
 	RET
 
-// func axpyF32SSE2(dst []float64, a float64, x []float32)
+// func axpyF32FMA(dst []float64, a float64, x []float32)
 //
-// dst[i] += a·float64(x[i]), eight elements an iteration, then the tail.
-TEXT ·axpyF32SSE2(SB), NOSPLIT, $0-56
-	MOVQ     dst_base+0(FP), DI
-	MOVSD    a+24(FP), X0
-	MOVQ     x_base+32(FP), SI
-	MOVQ     x_len+40(FP), CX
-	UNPCKLPD X0, X0
-	MOVQ     CX, DX
-	ANDQ     $-8, DX
-	XORQ     AX, AX
-	CMPQ     DX, $0
-	JE       tail
+// dst[i] ← fma(a, float64(x[i]), dst[i]), eight elements an iteration, then
+// the tail.
+TEXT ·axpyF32FMA(SB), NOSPLIT, $0-56
+	MOVQ         dst_base+0(FP), DI
+	VBROADCASTSD a+24(FP), Y0
+	MOVQ         x_base+32(FP), SI
+	MOVQ         x_len+40(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $-8, DX
+	XORQ         AX, AX
+	CMPQ         DX, $0
+	JE           axpytail
 
-loop:
-	CVTPS2PD 0(SI)(AX*4), X1
-	CVTPS2PD 8(SI)(AX*4), X2
-	CVTPS2PD 16(SI)(AX*4), X3
-	CVTPS2PD 24(SI)(AX*4), X4
-	MULPD    X0, X1
-	MULPD    X0, X2
-	MULPD    X0, X3
-	MULPD    X0, X4
-	MOVUPD   0(DI)(AX*8), X5
-	MOVUPD   16(DI)(AX*8), X6
-	MOVUPD   32(DI)(AX*8), X7
-	MOVUPD   48(DI)(AX*8), X8
-	ADDPD    X1, X5
-	ADDPD    X2, X6
-	ADDPD    X3, X7
-	ADDPD    X4, X8
-	MOVUPD   X5, 0(DI)(AX*8)
-	MOVUPD   X6, 16(DI)(AX*8)
-	MOVUPD   X7, 32(DI)(AX*8)
-	MOVUPD   X8, 48(DI)(AX*8)
-	ADDQ     $8, AX
-	CMPQ     AX, DX
-	JL       loop
+axpyloop:
+	VCVTPS2PD   (SI)(AX*4), Y1
+	VCVTPS2PD   16(SI)(AX*4), Y2
+	VMOVUPD     (DI)(AX*8), Y3
+	VMOVUPD     32(DI)(AX*8), Y4
+	VFMADD231PD Y1, Y0, Y3
+	VFMADD231PD Y2, Y0, Y4
+	VMOVUPD     Y3, (DI)(AX*8)
+	VMOVUPD     Y4, 32(DI)(AX*8)
+	ADDQ        $8, AX
+	CMPQ        AX, DX
+	JL          axpyloop
 
-tail:
-	CMPQ     AX, CX
-	JGE      done
-	CVTSS2SD 0(SI)(AX*4), X1
-	MULSD    X0, X1
-	ADDSD    0(DI)(AX*8), X1
-	MOVSD    X1, 0(DI)(AX*8)
-	INCQ     AX
-	JMP      tail
+axpytail:
+	CMPQ        AX, CX
+	JGE         axpydone
+	VCVTSS2SD   (SI)(AX*4), X1, X1
+	VMOVSD      (DI)(AX*8), X3
+	VFMADD231SD X1, X0, X3
+	VMOVSD      X3, (DI)(AX*8)
+	INCQ        AX
+	JMP         axpytail
 
-done:
+axpydone:
+	VZEROUPPER
 	RET
 
 // ---- AVX-512 tile kernels ----
 //
 // Each zmm register holds the eight partial sums of one dot product (lane
 // l sums the products of the features j ≡ l mod 8), or eight consecutive
-// elements of a gradient row. Products are rounded (VMULPD) before they are
-// added (VADDPD): the same operations as the portable Go kernels. Each
+// elements of a gradient row. Each product is added fused (VFMADD231PD):
+// the same operations as the portable Go kernels' math.FMA. Each
 // iteration also prefetches the same features of the two rows at pf, rows of
 // a later tile, so that the memory reads of a pass overlap its compute.
 //
@@ -131,8 +108,8 @@ done:
 // 7–9 GB/s on an AMD EPYC (Zen 4) whose core reads 21 GB/s. Into L2 the
 // same pass runs at its in-cache speed; the kernel's loads then hit L2.
 
-// MA adds the product x·w to acc, through the temporary t.
-#define MA(x, w, t, acc) VMULPD w, x, t; VADDPD t, acc, acc
+// MA sets acc ← fma(x, w, acc).
+#define MA(x, w, acc) VFMADD231PD w, x, acc
 
 // HSUM reduces the partial sums in Z (low halves Y, X) to one float64 in
 // the low lane of X: ((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7)).
@@ -195,22 +172,22 @@ dot44loop:
 	VMOVUPD (R13)(AX*8), Z21
 	VMOVUPD (R14)(AX*8), Z22
 	VMOVUPD (DX)(AX*8), Z23
-	MA(Z16, Z20, Z24, Z0)
-	MA(Z16, Z21, Z25, Z1)
-	MA(Z16, Z22, Z26, Z2)
-	MA(Z16, Z23, Z27, Z3)
-	MA(Z17, Z20, Z28, Z4)
-	MA(Z17, Z21, Z29, Z5)
-	MA(Z17, Z22, Z30, Z6)
-	MA(Z17, Z23, Z31, Z7)
-	MA(Z18, Z20, Z24, Z8)
-	MA(Z18, Z21, Z25, Z9)
-	MA(Z18, Z22, Z26, Z10)
-	MA(Z18, Z23, Z27, Z11)
-	MA(Z19, Z20, Z28, Z12)
-	MA(Z19, Z21, Z29, Z13)
-	MA(Z19, Z22, Z30, Z14)
-	MA(Z19, Z23, Z31, Z15)
+	MA(Z16, Z20, Z0)
+	MA(Z16, Z21, Z1)
+	MA(Z16, Z22, Z2)
+	MA(Z16, Z23, Z3)
+	MA(Z17, Z20, Z4)
+	MA(Z17, Z21, Z5)
+	MA(Z17, Z22, Z6)
+	MA(Z17, Z23, Z7)
+	MA(Z18, Z20, Z8)
+	MA(Z18, Z21, Z9)
+	MA(Z18, Z22, Z10)
+	MA(Z18, Z23, Z11)
+	MA(Z19, Z20, Z12)
+	MA(Z19, Z21, Z13)
+	MA(Z19, Z22, Z14)
+	MA(Z19, Z23, Z15)
 	ADDQ $8, AX
 	CMPQ AX, CX
 	JL   dot44loop
@@ -280,14 +257,14 @@ dot42loop:
 	CVT4
 	VMOVUPD (R12)(AX*8), Z20
 	VMOVUPD (R13)(AX*8), Z21
-	MA(Z16, Z20, Z24, Z0)
-	MA(Z16, Z21, Z25, Z1)
-	MA(Z17, Z20, Z26, Z2)
-	MA(Z17, Z21, Z27, Z3)
-	MA(Z18, Z20, Z28, Z4)
-	MA(Z18, Z21, Z29, Z5)
-	MA(Z19, Z20, Z30, Z6)
-	MA(Z19, Z21, Z31, Z7)
+	MA(Z16, Z20, Z0)
+	MA(Z16, Z21, Z1)
+	MA(Z17, Z20, Z2)
+	MA(Z17, Z21, Z3)
+	MA(Z18, Z20, Z4)
+	MA(Z18, Z21, Z5)
+	MA(Z19, Z20, Z6)
+	MA(Z19, Z21, Z7)
 	ADDQ $8, AX
 	CMPQ AX, CX
 	JL   dot42loop
@@ -334,10 +311,10 @@ dot41loop:
 	PF
 	CVT4
 	VMOVUPD (R12)(AX*8), Z20
-	MA(Z16, Z20, Z24, Z0)
-	MA(Z17, Z20, Z25, Z1)
-	MA(Z18, Z20, Z26, Z2)
-	MA(Z19, Z20, Z27, Z3)
+	MA(Z16, Z20, Z0)
+	MA(Z17, Z20, Z1)
+	MA(Z18, Z20, Z2)
+	MA(Z19, Z20, Z3)
 	ADDQ $8, AX
 	CMPQ AX, CX
 	JL   dot41loop
@@ -356,7 +333,7 @@ dot41loop:
 
 // AXPY adds δ_0·x_0 + … + δ_3·x_3 (rows in order, δ_i in Z(d0..d3)) to the
 // eight gradient elements at element AX of the row at g.
-#define AXPY(g, d0, d1, d2, d3) VMOVUPD (g)(AX*8), Z20; MA(Z16, d0, Z24, Z20); MA(Z17, d1, Z25, Z20); MA(Z18, d2, Z26, Z20); MA(Z19, d3, Z27, Z20); VMOVUPD Z20, (g)(AX*8)
+#define AXPY(g, d0, d1, d2, d3) VMOVUPD (g)(AX*8), Z20; MA(Z16, d0, Z20); MA(Z17, d1, Z20); MA(Z18, d2, Z20); MA(Z19, d3, Z20); VMOVUPD Z20, (g)(AX*8)
 
 // func axpy4x4AVX512(grad *float64, gs int, x *float32, off *[4]int, delta *[16]float64, n8 int, pf *[2]int)
 //
@@ -473,16 +450,16 @@ axpy41loop:
 // ---- AVX2 tile kernels ----
 //
 // A dot product's eight partial sums take two ymm registers: lanes 0–3
-// (features j ≡ 0..3 mod 8) and lanes 4–7. Products are rounded (VMULPD)
-// before they are added (VADDPD), as in the portable Go kernels.
+// (features j ≡ 0..3 mod 8) and lanes 4–7. Each product is added fused
+// (VFMADD231PD), as in the portable Go kernels.
 
 // HSUM2 reduces the partial sums in (lo, hi) to one float64 in the low lane
 // of X: lo+hi = (s0+s4, s1+s5, s2+s6, s3+s7), then ((s0+s4) + (s2+s6)) +
 // ((s1+s5) + (s3+s7)).
 #define HSUM2(lo, hi, X) VADDPD hi, lo, lo; VEXTRACTF128 $1, lo, X14; VADDPD X14, X, X; VUNPCKHPD X, X, X15; VADDSD X15, X, X
 
-// MA2 adds the product x·w to acc, through the temporary t.
-#define MA2(x, w, t, acc) VMULPD w, x, t; VADDPD t, acc, acc
+// MA2 sets acc ← fma(x, w, acc).
+#define MA2(x, w, acc) VFMADD231PD w, x, acc
 
 // func dot4x1AVX2(out *[16]float64, x *float32, off *[4]int, w *float64, n8 int, pf *[2]int)
 //
@@ -516,20 +493,20 @@ dot41avx2loop:
 	VMOVUPD   32(R12)(AX*8), Y9
 	VCVTPS2PD (R8)(AX*4), Y10
 	VCVTPS2PD 16(R8)(AX*4), Y11
-	MA2(Y10, Y8, Y10, Y0)
-	MA2(Y11, Y9, Y11, Y1)
+	MA2(Y10, Y8, Y0)
+	MA2(Y11, Y9, Y1)
 	VCVTPS2PD (R9)(AX*4), Y12
 	VCVTPS2PD 16(R9)(AX*4), Y13
-	MA2(Y12, Y8, Y12, Y2)
-	MA2(Y13, Y9, Y13, Y3)
+	MA2(Y12, Y8, Y2)
+	MA2(Y13, Y9, Y3)
 	VCVTPS2PD (R10)(AX*4), Y14
 	VCVTPS2PD 16(R10)(AX*4), Y15
-	MA2(Y14, Y8, Y14, Y4)
-	MA2(Y15, Y9, Y15, Y5)
+	MA2(Y14, Y8, Y4)
+	MA2(Y15, Y9, Y5)
 	VCVTPS2PD (R11)(AX*4), Y10
 	VCVTPS2PD 16(R11)(AX*4), Y11
-	MA2(Y10, Y8, Y10, Y6)
-	MA2(Y11, Y9, Y11, Y7)
+	MA2(Y10, Y8, Y6)
+	MA2(Y11, Y9, Y7)
 	ADDQ $8, AX
 	CMPQ AX, CX
 	JL   dot41avx2loop
@@ -572,19 +549,19 @@ dot22avx2loop:
 	VCVTPS2PD (R9)(AX*4), Y9
 	VMOVUPD   (R12)(AX*8), Y10
 	VMOVUPD   (R13)(AX*8), Y11
-	MA2(Y8, Y10, Y12, Y0)
-	MA2(Y8, Y11, Y13, Y2)
-	MA2(Y9, Y10, Y14, Y4)
-	MA2(Y9, Y11, Y15, Y6)
+	MA2(Y8, Y10, Y0)
+	MA2(Y8, Y11, Y2)
+	MA2(Y9, Y10, Y4)
+	MA2(Y9, Y11, Y6)
 	// lanes 4–7
 	VCVTPS2PD 16(R8)(AX*4), Y8
 	VCVTPS2PD 16(R9)(AX*4), Y9
 	VMOVUPD   32(R12)(AX*8), Y10
 	VMOVUPD   32(R13)(AX*8), Y11
-	MA2(Y8, Y10, Y12, Y1)
-	MA2(Y8, Y11, Y13, Y3)
-	MA2(Y9, Y10, Y14, Y5)
-	MA2(Y9, Y11, Y15, Y7)
+	MA2(Y8, Y10, Y1)
+	MA2(Y8, Y11, Y3)
+	MA2(Y9, Y10, Y5)
+	MA2(Y9, Y11, Y7)
 	ADDQ $8, AX
 	CMPQ AX, CX
 	JL   dot22avx2loop
@@ -632,20 +609,20 @@ axpy41avx2loop:
 	VMOVUPD   32(R12)(AX*8), Y9
 	VCVTPS2PD (R8)(AX*4), Y5
 	VCVTPS2PD 16(R8)(AX*4), Y10
-	MA2(Y5, Y0, Y5, Y4)
-	MA2(Y10, Y0, Y10, Y9)
+	MA2(Y5, Y0, Y4)
+	MA2(Y10, Y0, Y9)
 	VCVTPS2PD (R9)(AX*4), Y6
 	VCVTPS2PD 16(R9)(AX*4), Y11
-	MA2(Y6, Y1, Y6, Y4)
-	MA2(Y11, Y1, Y11, Y9)
+	MA2(Y6, Y1, Y4)
+	MA2(Y11, Y1, Y9)
 	VCVTPS2PD (R10)(AX*4), Y7
 	VCVTPS2PD 16(R10)(AX*4), Y12
-	MA2(Y7, Y2, Y7, Y4)
-	MA2(Y12, Y2, Y12, Y9)
+	MA2(Y7, Y2, Y4)
+	MA2(Y12, Y2, Y9)
 	VCVTPS2PD (R11)(AX*4), Y8
 	VCVTPS2PD 16(R11)(AX*4), Y13
-	MA2(Y8, Y3, Y8, Y4)
-	MA2(Y13, Y3, Y13, Y9)
+	MA2(Y8, Y3, Y4)
+	MA2(Y13, Y3, Y9)
 	VMOVUPD   Y4, (R12)(AX*8)
 	VMOVUPD   Y9, 32(R12)(AX*8)
 	ADDQ $8, AX

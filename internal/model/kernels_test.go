@@ -45,11 +45,11 @@ func dotReference(x []float32, w []float64) float64 {
 	var s [dotLanes]float64
 	n8 := len(x) / dotLanes * dotLanes
 	for i := range n8 {
-		s[i%dotLanes] += float64(float64(x[i]) * w[i])
+		s[i%dotLanes] = math.FMA(float64(x[i]), w[i], s[i%dotLanes])
 	}
 	r := ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 	for i := n8; i < len(x); i++ {
-		r += float64(float64(x[i]) * w[i])
+		r = math.FMA(float64(x[i]), w[i], r)
 	}
 	return r
 }
@@ -128,7 +128,7 @@ func testTileKernel(t *testing.T, k tileKernel) {
 		for o := range nt {
 			for i := range tileRows {
 				for j := range n8 {
-					g3[o*ws+j] += float64(delta[i*tileOut+o] * float64(x[off[i]+j]))
+					g3[o*ws+j] = math.FMA(delta[i*tileOut+o], float64(x[off[i]+j]), g3[o*ws+j])
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/dptrain/dptrain/internal/loss"
@@ -276,7 +277,7 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 			for k := range z {
 				s, wk := z[k], wt[k*ws:]
 				for j := n8; j < cols; j++ {
-					s += float64(float64(xr[j]) * wk[j])
+					s = math.FMA(float64(xr[j]), wk[j], s)
 				}
 				z[k] = b[k] + s
 			}
@@ -331,7 +332,7 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 			for k := range K {
 				a, gk := db[i*kp+k], gt[k*gs:]
 				for j := n8; j < cols; j++ {
-					gk[j] += float64(a * float64(xr[j]))
+					gk[j] = math.FMA(a, float64(xr[j]), gk[j])
 				}
 			}
 		}
@@ -547,7 +548,7 @@ func (m *Linear) accumulateSparse(grad, theta []float64, rows shard.Rows, f loss
 		}
 		for k, j := range idx {
 			if v := float64(val[k]); v != 0 {
-				axpy(gW[int(j)*K:int(j)*K+K], v, delta)
+				axpyFused(gW[int(j)*K:int(j)*K+K], v, delta)
 			}
 		}
 	}
@@ -572,7 +573,7 @@ func (m *Linear) forwardSparse(z, W, b []float64, idx []int32, val []float32, co
 		if v := float64(val[k]); v != 0 {
 			s, wj := lanes[(j&(dotLanes-1))*K:][:K], W[j*K:][:K]
 			for o, wo := range wj {
-				s[o] += float64(v * wo)
+				s[o] = math.FMA(v, wo, s[o])
 			}
 		}
 	}
@@ -588,7 +589,7 @@ func (m *Linear) forwardSparse(z, W, b []float64, idx []int32, val []float32, co
 		if v := float64(val[k]); v != 0 {
 			wj := W[j*K:][:K]
 			for o, wo := range wj {
-				z[o] += float64(v * wo)
+				z[o] = math.FMA(v, wo, z[o])
 			}
 		}
 	}

@@ -64,8 +64,8 @@ func plainLinearPass(grad, theta []float64, rows shard.Rows, f loss.Func, K int)
 
 // orderedLinearPass is the linear model's pass in its documented order of
 // operations, one row at a time: each logit b_k + (lane-order dot product
-// of the row with column k of W), each ∂W element updated row by row. The
-// tiled passes must give its bits exactly.
+// of the row with column k of W), each ∂W element updated row by row with
+// fused multiply-adds. The tiled passes must give its bits exactly.
 func orderedLinearPass(grad, theta []float64, rows shard.Rows, f loss.Func, K int) (lossSum, weightSum float64) {
 	d := rows.D
 	cols := d.X.Cols
@@ -108,7 +108,7 @@ func orderedLinearPass(grad, theta []float64, rows shard.Rows, f loss.Func, K in
 			grad[inputs*K+k] += delta
 			for j := range cols {
 				if x[j] != 0 {
-					grad[j*K+k] += float64(delta * float64(x[j]))
+					grad[j*K+k] = math.FMA(delta, float64(x[j]), grad[j*K+k])
 				}
 			}
 		}
