@@ -118,6 +118,10 @@ func DecodeShard(b []byte, name string) (*Dataset, error) {
 	if k == 0 || cols > math.MaxInt32 {
 		return fail("k %d cols %d", k, cols)
 	}
+	if !sparse && nnz != 0 {
+		// EncodeShard writes 0: a dense shard has one encoding.
+		return fail("dense micro-shard with nnz %d, expected 0", nnz)
+	}
 	// Every count is bounded by the bytes present, so the products below
 	// cannot overflow before the comparison.
 	rest := uint64(len(b) - codecHeader)

@@ -89,6 +89,13 @@ func TestShardCodecRejects(t *testing.T) {
 		"version":   mutate(func(b []byte) []byte { b[4] = 9; return b }),
 		"truncated": good[:len(good)-1],
 		"trailing":  append(append([]byte(nil), good...), 0),
+		"dense-nnz": func() []byte {
+			// A dense shard's nnz field must be 0, or it would have two
+			// encodings (found by FuzzShardCodec).
+			b := EncodeShard(Rows{D: codecDense(), Lo: 0, Hi: 2})
+			b[20] = 4
+			return b
+		}(),
 		"huge-rows": mutate(func(b []byte) []byte { b[8], b[9], b[10], b[11] = 0xff, 0xff, 0xff, 0x7f; return b }),
 		"index":     mutate(func(b []byte) []byte { b[codecHeader+4*8] = 9; return b }),
 		"nan": mutate(func(b []byte) []byte {
