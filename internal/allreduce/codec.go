@@ -19,7 +19,8 @@ import (
 //	...           the message's fields, in declaration order
 //	last 4 bytes  CRC-32C (Castagnoli) of all bytes before it
 //
-// An ID is one length byte (1..255) and its bytes; integers are u32 or u64. A
+// An ID is one length byte (1..255) and its bytes, an optional ID (a plan's
+// relay) the same with length 0 for none; integers are u32 or u64. A
 // vector is a u32 count n and a form byte: 0, dense, then n IEEE-754
 // float64s; or 1, runs, for vectors that are mostly +0 (the gradient of
 // sparse data, parameters that changed in few places), then a u32 count r
@@ -30,7 +31,7 @@ import (
 // accept only what the encoder produces, so re-encoding a decoded message
 // gives back the same bytes.
 
-const wireVersion = 0xA2
+const wireVersion = 0xA3
 
 // Vector forms.
 const (
@@ -168,6 +169,7 @@ func (p *Plan) AppendBinary(b []byte) ([]byte, error) {
 	for i := range p.Assign {
 		a := &p.Assign[i]
 		b = appendID(b, string(a.Worker))
+		b = appendID(b, string(a.Relay))
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(a.Ranges)))
 		for j, r := range a.Ranges {
 			b = binary.LittleEndian.AppendUint32(b, uint32(r.Lo))
@@ -300,6 +302,12 @@ func (d *decoder) id(field string) string {
 	return string(d.take(n, field))
 }
 
+// optID reads an ID that may be empty.
+func (d *decoder) optID(field string) string {
+	n := int(d.u8(field))
+	return string(d.take(n, field))
+}
+
 // count reads a u32 count of items of at least size bytes each and checks
 // that the rest of the body can hold them, so a hostile count never
 // allocates more than the message's own length.
@@ -425,13 +433,14 @@ func (p *Plan) UnmarshalBinary(data []byte) error {
 	q.Shards = int(d.u32("shards"))
 	q.VecLen = int(d.u32("vector length"))
 	q.Revision = int(d.u32("revision"))
-	n := d.count("assignments", 1+1+4) // an ID of ≥ 1 byte and a range count
+	n := d.count("assignments", 1+1+1+4) // an ID of ≥ 1 byte, a relay ID, a range count
 	if n > 0 {
 		q.Assign = make([]Assignment, n)
 	}
 	for i := 0; i < n && d.err == nil; i++ {
 		a := &q.Assign[i]
 		a.Worker = WorkerID(d.id("worker"))
+		a.Relay = WorkerID(d.optID("relay"))
 		k := d.count("ranges", rangeLen)
 		if d.err != nil {
 			break

@@ -20,8 +20,8 @@ func samplePlan() *allreduce.Plan {
 			ParamsVersion: 5, Shards: 7, VecLen: 3},
 		Revision: 2,
 		Assign: []allreduce.Assignment{
-			{Worker: "a", Ranges: []allreduce.Range{{0, 4}, {4, 6}}, Issued: []int{0, 2}},
-			{Worker: "b", Ranges: []allreduce.Range{{4, 6}, {6, 7}}, Issued: []int{1, 0}},
+			{Worker: "a", Ranges: []allreduce.Range{{0, 4}, {4, 6}}, Issued: []int{0, 2}, Relay: "a"},
+			{Worker: "b", Ranges: []allreduce.Range{{4, 6}, {6, 7}}, Issued: []int{1, 0}, Relay: "a"},
 			{Worker: "c", Ranges: []allreduce.Range{}, Issued: []int{}},
 		},
 	}
@@ -146,7 +146,7 @@ func TestDecodeRejectsNonFinite(t *testing.T) {
 func TestDecodeBoundsHostileCounts(t *testing.T) {
 	// A contribution header claiming 2^32−1 elements in a few bytes.
 	var b []byte
-	b = append(b, 0xA2, byte(allreduce.MsgContribution), 1, 'j')
+	b = append(b, 0xA3, byte(allreduce.MsgContribution), 1, 'j')
 	b = binary.LittleEndian.AppendUint64(b, 1)
 	b = append(b, 1, 'w')
 	b = binary.LittleEndian.AppendUint32(b, 0)
@@ -369,7 +369,7 @@ func TestSparseVectorsCanonical(t *testing.T) {
 	// A contribution with a 16-element vector, written by hand.
 	build := func(vec func(b []byte) []byte) []byte {
 		var b []byte
-		b = append(b, 0xA2, byte(allreduce.MsgContribution), 1, 'j')
+		b = append(b, 0xA3, byte(allreduce.MsgContribution), 1, 'j')
 		b = binary.LittleEndian.AppendUint64(b, 1)
 		b = append(b, 1, 'w')
 		b = binary.LittleEndian.AppendUint32(b, 0)

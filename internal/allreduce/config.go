@@ -32,6 +32,17 @@ type Config struct {
 	MinStragglerTicks int
 	StragglerFactor   float64
 	MaxStragglerTicks int
+	// GroupSize, when 2 or more, makes each round's plan group the workers
+	// with work, in order, into groups of GroupSize consecutive runs (the
+	// last group may be smaller; a group of one has no leader). The first
+	// worker of a group leads it: the others send it the blocks issued to
+	// them in revision 0, and it adds the group's blocks along the tree
+	// ([Relay]) and sends the coordinator a few node sums instead of one
+	// vector per block. The coordinator then adds about W/GroupSize
+	// vectors a round and each leader about GroupSize, so ⌈√W⌉ keeps both
+	// O(√W). Results are the same bits. 0 or 1: every worker sends to
+	// the coordinator.
+	GroupSize int
 }
 
 // DefaultConfig returns a Config with 3 s of heartbeat timeout and a
@@ -53,6 +64,8 @@ func (c Config) Validate() error {
 	case c.MaxStragglerTicks < c.MinStragglerTicks:
 		return fmt.Errorf("%w: maximum straggler threshold %d ticks below the minimum %d",
 			ErrConfig, c.MaxStragglerTicks, c.MinStragglerTicks)
+	case c.GroupSize < 0:
+		return fmt.Errorf("%w: group size %d, want ≥ 0", ErrConfig, c.GroupSize)
 	case !(c.StragglerFactor >= 1) || math.IsInf(c.StragglerFactor, 1):
 		return fmt.Errorf("%w: straggler factor %v, want finite and ≥ 1", ErrConfig, c.StragglerFactor)
 	}

@@ -22,9 +22,9 @@ const sampleCap = 256
 // transport owns it, feeds it what arrives (Join, Heartbeat, Leave, Deliver)
 // and the passing of time (Tick), and publishes what Outbox returns.
 //
-// Cost: Deliver is O(log M + h) map operations for M micro-shards and h
-// holders of the block, plus the vector additions of the tree nodes it
-// completes; Tick is O(W + B) for W live workers and B outstanding blocks,
+// Cost: Deliver is O(log B + k·h) for B planned blocks, k blocks in the
+// contribution's range and h holders of each, plus the vector additions of
+// the tree nodes it completes; Tick is O(W + B) for W live workers and B outstanding blocks,
 // plus O(W) per block it re-issues.
 type Coordinator struct {
 	cfg Config
@@ -53,6 +53,7 @@ type member struct {
 	lastSeen int64
 	held     []*block // outstanding blocks of the current round, sorted by Lo
 	load     int      // Σ Len of held
+	relay    *member  // leader of m's group in the current round; nil: none
 }
 
 type round struct {
@@ -61,9 +62,8 @@ type round struct {
 	revision int
 	started  int64
 
-	blocks  []*block          // the planned blocks, sorted by Lo, a partition of [0, Shards)
-	byRange map[Range]*block  // lookup only
-	stored  map[int][]float64 // heap index → sum of a node covered but not yet merged
+	blocks []*block // the planned blocks, sorted by Lo, a partition of [0, Shards)
+	nodes  nodeStore
 
 	uncovered int       // micro-shards not yet covered
 	result    []float64 // the root, once uncovered = 0
@@ -130,7 +130,7 @@ func (c *Coordinator) join(w WorkerID) {
 	if m.live {
 		return
 	}
-	m.live = true
+	m.live, m.relay = true, nil
 	i := sort.Search(len(c.live), func(i int) bool { return c.live[i].id >= w })
 	c.live = slices.Insert(c.live, i, m)
 	c.event(Event{Kind: WorkerJoined, Round: c.current(), Worker: w})
@@ -180,6 +180,21 @@ func (c *Coordinator) remove(m *member, why EventKind) {
 			c.reissue(b)
 		}
 	}
+	// The members of m's group sent their revision-0 blocks to m: those
+	// results are lost, so the blocks go again to their holders, who now
+	// send them to the coordinator.
+	for _, x := range c.live {
+		if x.relay != m {
+			continue
+		}
+		x.relay = nil
+		for _, b := range slices.Clone(x.held) {
+			if i := slices.IndexFunc(b.holders, func(h holding) bool { return h.m == x }); i >= 0 && b.holders[i].rev == 0 {
+				c.issue(b, x, c.revise())
+				c.event(Event{Kind: Resent, Round: c.r.spec.Round, Worker: x.id, Range: b.r})
+			}
+		}
+	}
 }
 
 // Start begins round s, abandoning the current one (its late contributions
@@ -203,25 +218,36 @@ func (c *Coordinator) Start(s RoundSpec) error {
 		c.event(Event{Kind: Abandoned, Round: c.r.spec.Round})
 	}
 	for _, m := range c.live {
-		m.held, m.load = nil, 0
+		m.held, m.load, m.relay = nil, 0, nil
 	}
 	r := &round{
 		spec:      s,
 		p:         treeSize(s.Shards),
 		started:   c.now,
-		byRange:   make(map[Range]*block),
-		stored:    make(map[int][]float64),
+		nodes:     newNodeStore(s.Shards),
 		uncovered: s.Shards,
 	}
 	c.r, c.lastRound = r, s.Round
 	w := len(c.live)
+	var busy []*member // workers with a non-empty run, in order
 	for i, m := range c.live {
 		lo, hi := runStart(i, w, s.Shards), runStart(i+1, w, s.Shards)
 		for _, rg := range Cover(Range{lo, hi}, s.Shards) {
 			b := &block{r: rg}
 			r.blocks = append(r.blocks, b)
-			r.byRange[rg] = b
 			c.issue(b, m, 0)
+		}
+		if lo < hi {
+			busy = append(busy, m)
+		}
+	}
+	if g := c.cfg.GroupSize; g >= 2 {
+		for k := 0; k < len(busy); k += g {
+			if group := busy[k:min(k+g, len(busy))]; len(group) >= 2 {
+				for _, m := range group {
+					m.relay = group[0]
+				}
+			}
 		}
 	}
 	c.changed = true
@@ -257,12 +283,15 @@ func (c *Coordinator) active() bool { return c.r != nil && c.r.result == nil }
 // Deliver accepts a contribution. It checks, in order: the job (ErrJob),
 // the round (ErrStale for an older round, also recorded as a Stale event;
 // ErrRound for one not started), the worker (ErrUnknownWorker if it never
-// joined), that the range is a block of this round's plans (ErrRange), the
+// joined), that the range is a block of this round's plans or a node of the
+// tree made of whole planned blocks, as a group leader sends (ErrRange), the
 // length (ErrLength), that the values are finite (ErrNotFinite), and that
-// the range is not already covered (ErrDuplicate, recorded as a Duplicate
-// event: the first result wins). A contribution from a live worker counts as
-// its heartbeat; one from a worker that died or left is used if it is first,
-// but does not revive the worker.
+// no micro-shard of the range is already covered (ErrDuplicate, recorded as
+// a Duplicate event: the first result wins). When only some of a node's
+// blocks are covered, the others are issued again to their holders, who
+// then send them to the coordinator (a Resent event each). A contribution
+// from a live worker counts as its heartbeat; one from a worker that died
+// or left is used if it is first, but does not revive the worker.
 //
 // Deliver takes ownership of m.Vec when it returns nil: the coordinator adds
 // into it in place and may return it from Result, so the caller must not
@@ -285,13 +314,13 @@ func (c *Coordinator) Deliver(m Contribution) error {
 	case mem == nil:
 		return fmt.Errorf("%w: %q", ErrUnknownWorker, m.Worker)
 	}
-	b := r.byRange[m.Range]
-	if b == nil {
+	bs := r.span(m.Range)
+	if bs == nil {
 		if !IsNode(m.Range, r.spec.Shards) {
 			return fmt.Errorf("%w: %v from %q is not a node of the tree over %d micro-shards",
 				ErrRange, m.Range, m.Worker, r.spec.Shards)
 		}
-		return fmt.Errorf("%w: %v from %q was not assigned in round %d", ErrRange, m.Range, m.Worker, m.Round)
+		return fmt.Errorf("%w: %v from %q is not made of blocks assigned in round %d", ErrRange, m.Range, m.Worker, m.Round)
 	}
 	if len(m.Vec) != r.spec.VecLen {
 		return fmt.Errorf("%w: %v from %q has %d elements, want %d", ErrLength, m.Range, m.Worker, len(m.Vec), r.spec.VecLen)
@@ -299,82 +328,94 @@ func (c *Coordinator) Deliver(m Contribution) error {
 	if err := checkFinite("contribution", m.Vec); err != nil {
 		return fmt.Errorf("%w (%v from %q)", err, m.Range, m.Worker)
 	}
-	if b.done {
-		c.event(Event{Kind: Duplicate, Round: m.Round, Worker: m.Worker, Range: m.Range})
-		return fmt.Errorf("%w: %v from %q in round %d", ErrDuplicate, m.Range, m.Worker, m.Round)
+	done := 0
+	for _, b := range bs {
+		if b.done {
+			done++
+		}
 	}
-	c.cover(b, mem, m.Vec)
+	if done > 0 {
+		c.event(Event{Kind: Duplicate, Round: m.Round, Worker: m.Worker, Range: m.Range})
+		if done == len(bs) {
+			return fmt.Errorf("%w: %v from %q in round %d", ErrDuplicate, m.Range, m.Worker, m.Round)
+		}
+		for _, b := range bs {
+			c.resend(b)
+		}
+		c.flush()
+		return fmt.Errorf("%w: %v from %q in round %d: %d of its %d blocks are covered", ErrDuplicate, m.Range, m.Worker, m.Round, done, len(bs))
+	}
+	c.cover(bs, m.Range, mem, m.Vec)
 	return nil
 }
 
-// cover marks b done with value v, delivered by mem.
-func (c *Coordinator) cover(b *block, mem *member, v []float64) {
+// span returns the planned blocks that make up rg: one block, or for a
+// node of the tree, the blocks that tile it exactly; nil when there are
+// none. The slice is the round's own.
+func (r *round) span(rg Range) []*block {
+	i := sort.Search(len(r.blocks), func(i int) bool { return r.blocks[i].r.Lo >= rg.Lo })
+	if i == len(r.blocks) || r.blocks[i].r.Lo != rg.Lo {
+		return nil
+	}
+	j := i
+	for j < len(r.blocks) && r.blocks[j].r.Hi < rg.Hi {
+		j++
+	}
+	switch {
+	case j == len(r.blocks) || r.blocks[j].r.Hi != rg.Hi:
+		return nil
+	case j > i && !IsNode(rg, r.spec.Shards):
+		return nil
+	}
+	return r.blocks[i : j+1]
+}
+
+// resend issues the block b, if it is not done, again to its holders (or to
+// another worker when it has none), so that it is sent to the coordinator.
+func (c *Coordinator) resend(b *block) {
+	switch {
+	case b.done:
+	case len(b.holders) == 0:
+		c.reissue(b)
+	default:
+		rev := c.revise()
+		for _, h := range slices.Clone(b.holders) {
+			c.issue(b, h.m, rev)
+			c.event(Event{Kind: Resent, Round: c.r.spec.Round, Worker: h.m.id, Range: b.r})
+		}
+	}
+}
+
+// cover marks the blocks bs, which make up rg, done with value v,
+// delivered by mem. A block's time is sampled for its holder mem, or for a
+// holder whose group leader mem is.
+func (c *Coordinator) cover(bs []*block, rg Range, mem *member, v []float64) {
 	r := c.r
 	var ticks int64
-	for _, h := range b.holders {
-		if h.m == mem {
-			ticks = c.now - h.tick
-			c.sample(ticks)
+	for _, b := range bs {
+		for _, h := range b.holders {
+			if h.m == mem || (h.m.relay == mem && h.rev == 0) {
+				t := c.now - h.tick
+				c.sample(t)
+				ticks = max(ticks, t)
+			}
+			h.m.held = slices.DeleteFunc(h.m.held, func(x *block) bool { return x == b })
+			h.m.load -= b.r.Len()
 		}
-		h.m.held = slices.DeleteFunc(h.m.held, func(x *block) bool { return x == b })
-		h.m.load -= b.r.Len()
+		b.done, b.holders = true, nil
 	}
-	b.done, b.holders = true, nil
-	c.event(Event{Kind: Delivered, Round: r.spec.Round, Worker: mem.id, Range: b.r, Ticks: ticks})
-	r.store(b.r, v)
-	r.uncovered -= b.r.Len()
+	c.event(Event{Kind: Delivered, Round: r.spec.Round, Worker: mem.id, Range: rg, Ticks: ticks})
+	r.nodes.add(rg, v)
+	r.uncovered -= rg.Len()
 	if r.uncovered > 0 {
 		return
 	}
-	root, ok := r.stored[1]
-	if !ok || len(r.stored) != 1 {
-		panic(fmt.Sprintf("allreduce: round %d covered but %d nodes stored without the root", r.spec.Round, len(r.stored)))
+	root, ok := r.nodes.stored[1]
+	if !ok || len(r.nodes.stored) != 1 {
+		panic(fmt.Sprintf("allreduce: round %d covered but %d nodes stored without the root", r.spec.Round, len(r.nodes.stored)))
 	}
-	r.result, r.stored = root, nil
+	r.result, r.nodes.stored = root, nil
 	c.event(Event{Kind: Completed, Round: r.spec.Round, Ticks: c.now - r.started})
-}
-
-// store adds the value v of node rg to the stored nodes and merges upward
-// while the sibling is stored:
-//
-//	sum(parent) = sum(left) + sum(right)   element-wise, left first
-//	sum(parent) = sum(left)                when the right child is empty
-//
-// Nodes are heap-indexed over the P-leaf tree (root 1, children 2i and
-// 2i+1); a stored value sits at the highest aligned node its clipped range
-// equals. Invariant: no two stored nodes are siblings, so a node whose leaves
-// are all covered is stored (or inside a stored node); the root appears when
-// every leaf is covered, with at most one vector per gap in the coverage.
-func (r *round) store(rg Range, v []float64) {
-	s := treeSize(rg.Len())
-	idx := r.p/s + rg.Lo/s
-	for idx > 1 {
-		sib := idx ^ 1
-		if sib > idx && r.nodeLo(sib) >= r.spec.Shards {
-			idx /= 2 // right child empty: the parent equals v
-			continue
-		}
-		sv, ok := r.stored[sib]
-		if !ok {
-			break
-		}
-		delete(r.stored, sib)
-		if sib > idx {
-			addTo(v, sv) // v is the left child
-		} else {
-			addTo(sv, v) // sv is the left child
-			v = sv
-		}
-		idx /= 2
-	}
-	r.stored[idx] = v
-}
-
-// nodeLo returns the first leaf of heap node idx.
-func (r *round) nodeLo(idx int) int {
-	level := bits.Len(uint(idx)) - 1 // depth of idx; the root is at depth 0
-	size := r.p >> level
-	return (idx - 1<<level) * size
 }
 
 // Tick advances logical time by one tick: workers silent for
@@ -486,6 +527,9 @@ func (c *Coordinator) flush() {
 			continue
 		}
 		a := Assignment{Worker: m.id, Ranges: make([]Range, len(m.held)), Issued: make([]int, len(m.held))}
+		if m.relay != nil {
+			a.Relay = m.relay.id
+		}
 		for i, b := range m.held {
 			a.Ranges[i] = b.r
 			for _, h := range b.holders {

@@ -30,12 +30,12 @@ func TestStoredNodesStayFew(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i < m-1 && len(c.r.stored) > limit {
-			t.Fatalf("after leaf %d: %d nodes stored, bound %d", i, len(c.r.stored), limit)
+		if i < m-1 && len(c.r.nodes.stored) > limit {
+			t.Fatalf("after leaf %d: %d nodes stored, bound %d", i, len(c.r.nodes.stored), limit)
 		}
 	}
-	if c.r.stored != nil {
-		t.Fatalf("%d nodes still stored after completion", len(c.r.stored))
+	if c.r.nodes.stored != nil {
+		t.Fatalf("%d nodes still stored after completion", len(c.r.nodes.stored))
 	}
 	if v, ok := c.Result(); !ok || v[0] != m*(m-1)/2 {
 		t.Fatalf("result %v", v)

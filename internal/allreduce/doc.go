@@ -46,6 +46,18 @@
 // which recovers a lost contribution: there are no acknowledgements), from
 // [Coordinator.Leave] (blocks re-issued at once) and from
 // [Coordinator.Join] (blocks without a live holder go to the newcomer).
+// # Group leaders
+//
+// With [Config.GroupSize] ≥ 2 the plan groups consecutive runs and names a
+// leader for each group (Assignment.Relay). Members send the blocks issued
+// to them in revision 0 to their leader, whose [Relay] adds them along the
+// same tree and sends the coordinator the nodes they make up; the
+// coordinator accepts a node made of whole planned blocks none of which is
+// covered. The coordinator then adds about W/GroupSize vectors a round
+// instead of one or more per worker, and the bits are the same. A newer
+// revision of the plan makes a relay hand on what it holds; a dead leader's
+// members are issued their blocks again, to send to the coordinator.
+//
 // Messages of other jobs, older rounds, unknown workers, unplanned ranges,
 // wrong lengths or non-finite values are rejected with sentinel errors and
 // never applied.

@@ -113,6 +113,13 @@ type Assignment struct {
 	// re-issues a block to a worker that holds it only when it suspects
 	// that the worker's result was lost. See [Worker].
 	Issued []int
+	// Relay, when set, is the leader of Worker's group in this round (see
+	// [Config.GroupSize]): Worker sends the blocks issued to it in
+	// revision 0 (Issued[i] = 0) to Relay, which adds its group's blocks
+	// along the tree and sends the sums to the coordinator ([Relay]).
+	// Blocks issued later, and every block when Relay is empty, go to the
+	// coordinator. A leader's own assignment names the leader itself.
+	Relay WorkerID
 }
 
 // issued returns Issued[i], 0 when Issued is nil.
@@ -130,6 +137,22 @@ func (p *Plan) assignment(w WorkerID) *Assignment {
 		return &p.Assign[i]
 	}
 	return nil
+}
+
+// Route returns where w sends its result for block r of p: the group
+// leader of w's assignment when r was issued in revision 0 and the
+// assignment names one (w itself when w leads the group), else "" (the
+// coordinator). A block p does not assign to w goes to the coordinator.
+func (p *Plan) Route(w WorkerID, r Range) WorkerID {
+	a := p.assignment(w)
+	if a == nil || a.Relay == "" {
+		return ""
+	}
+	i := sort.Search(len(a.Ranges), func(i int) bool { return a.Ranges[i].Lo >= r.Lo })
+	if i < len(a.Ranges) && a.Ranges[i] == r && a.issued(i) == 0 {
+		return a.Relay
+	}
+	return ""
 }
 
 // RangesFor returns the blocks p assigns to w (nil if none). The slice is
@@ -158,6 +181,9 @@ func (p *Plan) Validate() error {
 		a := &p.Assign[i]
 		if err := validID("worker", string(a.Worker)); err != nil {
 			return err
+		}
+		if len(a.Relay) > MaxIDLen {
+			return fmt.Errorf("%w: plan: worker %q: relay ID of %d bytes, want 0..%d", ErrMalformed, a.Worker, len(a.Relay), MaxIDLen)
 		}
 		if i > 0 && p.Assign[i-1].Worker >= a.Worker {
 			return fmt.Errorf("%w: plan: workers not sorted at %q", ErrMalformed, a.Worker)

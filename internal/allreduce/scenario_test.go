@@ -285,6 +285,7 @@ func TestRandomFaultSchedules(t *testing.T) {
 		trials = 40
 	}
 	seen := make(map[allreduce.EventKind]int)
+	relayed := 0
 	rnd := rand.New(rand.NewPCG(11, 12))
 	for trial := range trials {
 		w := 1 + rnd.IntN(8)
@@ -297,6 +298,7 @@ func TestRandomFaultSchedules(t *testing.T) {
 		}
 		cfg := testConfig()
 		cfg.HeartbeatTimeout = 8 + rnd.IntN(8)
+		cfg.GroupSize = []int{0, 0, 2, 3, 4}[rnd.IntN(5)]
 		n, ids := newNetwork(t, cfg, opts, w)
 		faultRate := 0.2 * rnd.Float64()
 		hook := func(int) {
@@ -339,6 +341,7 @@ func TestRandomFaultSchedules(t *testing.T) {
 		if u := n.Stats().Unexpected; len(u) > 0 {
 			t.Fatalf("trial %d: unexpected errors %v", trial, errors.Join(u...))
 		}
+		relayed += n.Stats().Relayed
 		for _, e := range n.Events() {
 			seen[e.Kind]++
 		}
@@ -350,5 +353,8 @@ func TestRandomFaultSchedules(t *testing.T) {
 			t.Errorf("no %v event in %d trials", k, trials)
 		}
 	}
-	t.Logf("events: %v", seen)
+	if relayed == 0 {
+		t.Errorf("no contribution went through a relay in %d trials", trials)
+	}
+	t.Logf("events: %v, relayed %d", seen, relayed)
 }

@@ -185,3 +185,66 @@ func addTo(dst, src []float64) {
 		dst[i] += v
 	}
 }
+
+// nodeStore holds sums of disjoint nodes of the fixed tree over m
+// micro-shards and merges siblings as soon as both are present. The
+// coordinator's round and a group leader's [Relay] both add along it, so
+// the sums they produce are the same bits.
+type nodeStore struct {
+	p, m   int               // P leaves, m micro-shards
+	stored map[int][]float64 // heap index → sum of a node not yet merged
+}
+
+func newNodeStore(m int) nodeStore {
+	return nodeStore{p: treeSize(m), m: m, stored: make(map[int][]float64)}
+}
+
+// add adds the value v of node rg to the stored nodes and merges upward
+// while the sibling is stored:
+//
+//	sum(parent) = sum(left) + sum(right)   element-wise, left first
+//	sum(parent) = sum(left)                when the right child is empty
+//
+// Nodes are heap-indexed over the P-leaf tree (root 1, children 2i and
+// 2i+1); a stored value sits at the highest aligned node its clipped range
+// equals. Invariant: no two stored nodes are siblings, so a node whose leaves
+// are all covered is stored (or inside a stored node); the root appears when
+// every leaf is covered, with at most one vector per gap in the coverage.
+// add takes ownership of v.
+func (s *nodeStore) add(rg Range, v []float64) {
+	size := treeSize(rg.Len())
+	idx := s.p/size + rg.Lo/size
+	for idx > 1 {
+		sib := idx ^ 1
+		if sib > idx && s.nodeLo(sib) >= s.m {
+			idx /= 2 // right child empty: the parent equals v
+			continue
+		}
+		sv, ok := s.stored[sib]
+		if !ok {
+			break
+		}
+		delete(s.stored, sib)
+		if sib > idx {
+			addTo(v, sv) // v is the left child
+		} else {
+			addTo(sv, v) // sv is the left child
+			v = sv
+		}
+		idx /= 2
+	}
+	s.stored[idx] = v
+}
+
+// nodeLo returns the first leaf of heap node idx.
+func (s *nodeStore) nodeLo(idx int) int {
+	level := bits.Len(uint(idx)) - 1 // depth of idx; the root is at depth 0
+	return (idx - 1<<level) * (s.p >> level)
+}
+
+// nodeRange returns the clipped range of heap node idx.
+func (s *nodeStore) nodeRange(idx int) Range {
+	level := bits.Len(uint(idx)) - 1
+	lo := s.nodeLo(idx)
+	return Range{lo, min(lo+s.p>>level, s.m)}
+}

@@ -6,7 +6,10 @@
 //
 // Time is the coordinator's tick. Each [Network.Tick] delivers the messages
 // due, lets every running worker send a heartbeat and compute at most one
-// block, ticks the coordinator and broadcasts its plans. A simulated
+// block, ticks the coordinator and broadcasts its plans. A worker sends a
+// block where the plan routes it ([allreduce.Plan.Route]): to the
+// coordinator, or to its group leader, whose [allreduce.Relay] hands the
+// group's sums on. A simulated
 // worker's micro-shard contributions are [Leaf] vectors: irregular values
 // of widely spread magnitudes, so that any change in the order of the
 // additions changes the bits of the sum.
@@ -44,6 +47,7 @@ type Stats struct {
 	Sent, Dropped, Duplicated int // messages, all kinds
 	Accepted                  int // contributions the coordinator accepted
 	Stale, Duplicates         int // contributions rejected as ErrStale, ErrDuplicate
+	Relayed                   int // contributions a group leader took
 	// Unexpected holds every other error: a correct protocol on this
 	// network has none.
 	Unexpected []error
@@ -55,19 +59,21 @@ const (
 	msgHeartbeat msgKind = iota + 1
 	msgContribution
 	msgPlan
+	msgRelay // a member's contribution to its group leader
 )
 
 type message struct {
 	at   int64  // tick it is due
 	seq  uint64 // send order, for a stable base order
 	kind msgKind
-	peer allreduce.WorkerID // sender (to the coordinator) or receiver (plans)
+	peer allreduce.WorkerID // sender (to the coordinator) or receiver (plans, relayed contributions)
 	data []byte
 }
 
 type worker struct {
 	id         allreduce.WorkerID
 	state      *allreduce.Worker
+	relay      *allreduce.Relay
 	killed     bool      // process gone: no heartbeats, no work, nothing received
 	isolated   bool      // running, but every message to or from it is lost
 	holding    bool      // running, but its outgoing messages wait for Release
@@ -109,7 +115,7 @@ func (n *Network) AddWorkers(k int) []allreduce.WorkerID {
 	var ids []allreduce.WorkerID
 	for range k {
 		id := WorkerName(len(n.workers))
-		n.workers = append(n.workers, &worker{id: id, state: allreduce.NewWorker(n.job, id)})
+		n.workers = append(n.workers, &worker{id: id, state: allreduce.NewWorker(n.job, id), relay: allreduce.NewRelay(n.job, id)})
 		n.C.Join(id)
 		ids = append(ids, id)
 	}
@@ -135,6 +141,7 @@ func (n *Network) Restart(id allreduce.WorkerID) {
 	w := n.worker(id)
 	w.killed, w.stallUntil = false, 0
 	w.state = allreduce.NewWorker(n.job, id)
+	w.relay = allreduce.NewRelay(n.job, id)
 }
 
 // Stall makes worker id compute nothing for the next ticks ticks; it keeps
@@ -326,6 +333,21 @@ func (n *Network) deliver() {
 			if _, err := w.state.Apply(&p); err != nil {
 				n.stats.Unexpected = append(n.stats.Unexpected, err)
 			}
+			if _, err := w.relay.Apply(&p); err != nil {
+				n.stats.Unexpected = append(n.stats.Unexpected, err)
+			}
+			n.handOn(w)
+		case msgRelay:
+			w := n.worker(m.peer)
+			if w.killed || w.isolated {
+				continue
+			}
+			var c allreduce.Contribution
+			if err := c.UnmarshalBinary(m.data); err != nil {
+				n.stats.Unexpected = append(n.stats.Unexpected, err)
+				continue
+			}
+			n.relay(w, c)
 		}
 		n.drain()
 	}
@@ -346,6 +368,33 @@ func (n *Network) contribution(data []byte) {
 		n.stats.Duplicates++
 	default:
 		n.stats.Unexpected = append(n.stats.Unexpected, err)
+	}
+}
+
+// relay gives the contribution c to w's relay and sends what it hands on.
+func (n *Network) relay(w *worker, c allreduce.Contribution) {
+	switch err := w.relay.Add(c); {
+	case err == nil:
+		n.stats.Relayed++
+	case errors.Is(err, allreduce.ErrStale):
+		n.stats.Stale++
+	case errors.Is(err, allreduce.ErrDuplicate):
+		n.stats.Duplicates++
+	default:
+		n.stats.Unexpected = append(n.stats.Unexpected, err)
+	}
+	n.handOn(w)
+}
+
+// handOn sends the sums w's relay hands on to the coordinator.
+func (n *Network) handOn(w *worker) {
+	for _, c := range w.relay.Outbox() {
+		data, err := c.MarshalBinary()
+		if err != nil {
+			n.stats.Unexpected = append(n.stats.Unexpected, err)
+			continue
+		}
+		n.out(w, message{kind: msgContribution, peer: w.id, data: data})
 	}
 }
 
@@ -373,13 +422,27 @@ func (n *Network) runWorker(w *worker) {
 		return buf
 	})
 	w.computed++
-	data, err := (&allreduce.Contribution{Job: n.job, Round: p.Round, Worker: w.id, Range: r, Vec: vec}).MarshalBinary()
-	if err != nil {
-		n.stats.Unexpected = append(n.stats.Unexpected, err)
-		return
-	}
-	n.out(w, message{kind: msgContribution, peer: w.id, data: data})
+	c := allreduce.Contribution{Job: n.job, Round: p.Round, Worker: w.id, Range: r, Vec: vec}
 	w.state.Sent(p.Round, r)
+	switch leader := p.Route(w.id, r); leader {
+	case w.id:
+		n.relay(w, c)
+		return
+	case "":
+		data, err := c.MarshalBinary()
+		if err != nil {
+			n.stats.Unexpected = append(n.stats.Unexpected, err)
+			return
+		}
+		n.out(w, message{kind: msgContribution, peer: w.id, data: data})
+	default:
+		data, err := c.MarshalBinary()
+		if err != nil {
+			n.stats.Unexpected = append(n.stats.Unexpected, err)
+			return
+		}
+		n.out(w, message{kind: msgRelay, peer: leader, data: data})
+	}
 }
 
 // out sends a message from w, unless w is isolated or held.
