@@ -39,7 +39,7 @@ type trainFlags struct {
 	natsListen, natsData, dataVia, authUser, authPassword, authToken                      string
 	lr, l2, smoothing, tol, ftol, momentum                                                float64
 	batchSize, epochs, microShards, localWorkers, workers, minWorkers, evalEvery          int
-	labels, parallelism, holdOut, gcPercent                                               int
+	labels, parallelism, holdOut, gcPercent, groupSize                                    int
 	seed                                                                                  uint64
 	joinTimeout, grace, heartbeatTimeout, metricsLinger                                   time.Duration
 	nats                                                                                  cli.NATSFlags
@@ -81,6 +81,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.parallelism, "worker-threads", 1, "compute goroutines per local worker")
 	fs.IntVar(&f.workers, "workers", 0, "external workers to wait for before the first step")
 	fs.IntVar(&f.minWorkers, "min-workers", 1, "fewest live workers the job runs with")
+	fs.IntVar(&f.groupSize, "group-size", 0, "group the workers of each step by this many under group leaders, which add their group's contributions before the coordinator does (-1: the square root of the workers; 0: no groups); the result is the same bits")
 	fs.DurationVar(&f.joinTimeout, "join-timeout", 5*time.Minute, "how long to wait for --workers to join")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long the job waits below --min-workers before it stops")
 	fs.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", trainer.DefaultCoordinatorConfig().HeartbeatTimeout, "silence after which a worker is declared dead")
@@ -264,6 +265,7 @@ func jobConfig(f *trainFlags) (job.Config, error) {
 		Optim: optim.Config{Momentum: f.momentum}, EvalEvery: f.evalEvery, HasTest: f.test != "" || f.holdOut >= 2}
 	cfg.Coordinator.Subjects = natsbus.Subjects{Prefix: f.nats.Prefix}
 	cfg.Coordinator.MinWorkers, cfg.Coordinator.Grace, cfg.Coordinator.HeartbeatTimeout = f.minWorkers, f.grace, f.heartbeatTimeout
+	cfg.Coordinator.GroupSize = f.groupSize
 	cfg.LocalWorkers, cfg.Workers, cfg.WorkerThreads, cfg.JoinTimeout, cfg.DataVia = f.localWorkers, f.workers, f.parallelism, f.joinTimeout, f.dataVia
 	cfg.Conn = f.nats.Conn(f.nats.URL, "coordinator", os.Getenv)
 	if f.nats.URL == "" && cfg.Conn.User == "" && cfg.Conn.Token == "" {

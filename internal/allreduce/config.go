@@ -40,10 +40,14 @@ type Config struct {
 	// ([Relay]) and sends the coordinator a few node sums instead of one
 	// vector per block. The coordinator then adds about W/GroupSize
 	// vectors a round and each leader about GroupSize, so ⌈√W⌉ keeps both
-	// O(√W). Results are the same bits. 0 or 1: every worker sends to
-	// the coordinator.
+	// O(√W); GroupSqrt chooses that size in each round. Results are the
+	// same bits. 0 or 1: every worker sends to the coordinator.
 	GroupSize int
 }
+
+// GroupSqrt as Config.GroupSize groups the W workers with work in a round
+// by ⌈√W⌉.
+const GroupSqrt = -1
 
 // DefaultConfig returns a Config with 3 s of heartbeat timeout and a
 // straggler threshold of 5 s to 60 s at a 100 ms tick. Job must still be
@@ -64,8 +68,8 @@ func (c Config) Validate() error {
 	case c.MaxStragglerTicks < c.MinStragglerTicks:
 		return fmt.Errorf("%w: maximum straggler threshold %d ticks below the minimum %d",
 			ErrConfig, c.MaxStragglerTicks, c.MinStragglerTicks)
-	case c.GroupSize < 0:
-		return fmt.Errorf("%w: group size %d, want ≥ 0", ErrConfig, c.GroupSize)
+	case c.GroupSize < GroupSqrt:
+		return fmt.Errorf("%w: group size %d, want ≥ 0 or GroupSqrt (%d)", ErrConfig, c.GroupSize, GroupSqrt)
 	case !(c.StragglerFactor >= 1) || math.IsInf(c.StragglerFactor, 1):
 		return fmt.Errorf("%w: straggler factor %v, want finite and ≥ 1", ErrConfig, c.StragglerFactor)
 	}

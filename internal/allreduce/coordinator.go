@@ -241,7 +241,11 @@ func (c *Coordinator) Start(s RoundSpec) error {
 			busy = append(busy, m)
 		}
 	}
-	if g := c.cfg.GroupSize; g >= 2 {
+	g := c.cfg.GroupSize
+	if g == GroupSqrt {
+		g = int(math.Ceil(math.Sqrt(float64(len(busy)))))
+	}
+	if g >= 2 {
 		for k := 0; k < len(busy); k += g {
 			if group := busy[k:min(k+g, len(busy))]; len(group) >= 2 {
 				for _, m := range group {

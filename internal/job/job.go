@@ -100,6 +100,9 @@ type Report struct {
 	Rejected     map[string]uint64 `json:"rejected,omitempty"`
 	Reissued     uint64            `json:"reissued"`
 	WorkersDead  uint64            `json:"workers_dead"`
+	// Contributions counts the contributions the coordinator added, over
+	// all rounds: blocks from workers, or node sums from group leaders.
+	Contributions uint64 `json:"contributions"`
 }
 
 // TrainMetrics are the training-set figures at the final parameters: the
@@ -302,6 +305,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, m *metrics.Coordinato
 		EpochSeconds: res.EpochSeconds, Status: res.Status, Params: prob.P, MicroShards: spec.Train.Shards,
 		Train: TrainMetrics{Objective: res.Objective, Metrics: res.Train}, Test: res.Test,
 		Rejected: coord.Stats.Rejected, Reissued: coord.Stats.Reissued, WorkersDead: coord.Stats.Dead,
+		Contributions: coord.Stats.Contributions,
 	}
 	if rep.EpochSeconds == nil {
 		rep.EpochSeconds = []float64{}

@@ -21,8 +21,10 @@ const inboxWildcard = "_INBOX.>"
 
 // WorkerPermissions returns what worker w may publish and subscribe to
 // under prefix (empty = DefaultPrefix): publish <p>.join, <p>.job.get and
-// its own <p>.leave.<w>, <p>.hb.<w>, <p>.contrib.<w>, <p>.fail.<w>;
-// subscribe <p>.job, <p>.params, <p>.plan and reply inboxes. Add
+// its own <p>.leave.<w>, <p>.hb.<w>, <p>.contrib.<w>, <p>.fail.<w> and
+// <p>.relay.*.<w> (to any group leader, in its own name); subscribe <p>.job,
+// <p>.params, <p>.plan, its own relay inbox <p>.relay.<w>.* and reply
+// inboxes. Add
 // ObjectReaderPermissions for micro-shards handed out through JetStream.
 // w must satisfy ValidWorkerName (not checked here: a wildcard in w would
 // widen the grant, so callers validate names where they come in).
@@ -35,11 +37,13 @@ func WorkerPermissions(prefix, w string) (publish, subscribe []string) {
 		s.Heartbeat(w),
 		s.Contrib(w),
 		s.Failure(w),
+		s.Relay("*", w),
 	}
 	subscribe = []string{
 		s.Job(),
 		s.Params(),
 		s.Plan(),
+		s.RelayInbox(w),
 		inboxWildcard,
 	}
 	return publish, subscribe

@@ -274,6 +274,10 @@ func TestWorkerPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	relayed, err := w2.Subscribe(subj.RelayInbox("w2"), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, b := range []*Bus{coord, w2} {
 		if err := b.Flush(ctx); err != nil {
 			t.Fatal(err)
@@ -302,15 +306,24 @@ func TestWorkerPermissions(t *testing.T) {
 	if m := receive(t, plans, 5*time.Second); string(m.Data) != "plan" {
 		t.Errorf("plan %q", m.Data)
 	}
+	// w1 sends its group leader w2 a contribution, in its own name.
+	mustPublish(w1, subj.Relay("w2", "w1"), "r1")
+	if m := receive(t, relayed, 5*time.Second); string(m.Data) != "r1" {
+		t.Errorf("relayed %q", m.Data)
+	} else if from, err := subj.RelaySender("w2", m.Subject); err != nil || from != "w1" {
+		t.Errorf("relay sender of %s: %q, %v", m.Subject, from, err)
+	}
 
 	// Denied: w1 speaking for w2, and w1 forging the plan. The server drops
 	// the messages and reports the violation asynchronously.
 	mustPublish(w1, subj.Contrib("w2"), "forged contribution")
 	mustPublish(w1, subj.Plan(), "forged plan")
+	mustPublish(w1, subj.Relay("w2", "w3"), "forged relay")
 	expectNone(t, contribs, 200*time.Millisecond)
 	expectNone(t, plans, 50*time.Millisecond)
+	expectNone(t, relayed, 50*time.Millisecond)
 	violations := 0
-	for done := false; !done && violations < 2; {
+	for done := false; !done && violations < 3; {
 		select {
 		case err := <-w1Ev.errs:
 			if errors.Is(err, nats.ErrPermissionViolation) {
@@ -322,8 +335,8 @@ func TestWorkerPermissions(t *testing.T) {
 			done = true
 		}
 	}
-	if violations != 2 {
-		t.Errorf("%d permission violations reported through the Error hook, want 2", violations)
+	if violations != 3 {
+		t.Errorf("%d permission violations reported through the Error hook, want 3", violations)
 	}
 	// A worker may not eavesdrop on other workers' contributions.
 	if _, err := w2.Subscribe(subj.AllContribs(), 1); err != nil {
@@ -333,6 +346,19 @@ func TestWorkerPermissions(t *testing.T) {
 	if m := receive(t, contribs, 5*time.Second); string(m.Data) != "g2" {
 		t.Errorf("contribution %q", m.Data)
 	}
+	// Nor on what another worker's group sends it.
+	eavesdrop, err := w1.Subscribe(subj.RelayInbox("w2"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(w2, subj.Relay("w2", "w2"), "r2")
+	if m := receive(t, relayed, 5*time.Second); string(m.Data) != "r2" {
+		t.Errorf("relayed %q", m.Data)
+	}
+	expectNone(t, eavesdrop, 200*time.Millisecond)
 
 	// Object store: the coordinator writes, a reader worker reads, and
 	// cannot write.

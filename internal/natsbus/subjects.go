@@ -24,6 +24,7 @@ const (
 	tokPlan    = "plan"
 	tokContrib = "contrib"
 	tokFail    = "fail"
+	tokRelay   = "relay"
 )
 
 // ErrBadSubject is returned for a prefix, worker name or subject that is not
@@ -43,6 +44,7 @@ var ErrBadSubject = errors.New("natsbus: bad subject")
 //	<p>.plan            coordinator → workers  the step's plan: who computes which micro-shards
 //	<p>.contrib.<w>     worker → coordinator   contributions (binary, chunked)
 //	<p>.fail.<w>        worker → coordinator   a worker's report that it cannot go on
+//	<p>.relay.<l>.<w>   worker → group leader  w's contributions for its group leader l (binary, chunked)
 //
 // Every subject whose last token is a worker name w carries only that
 // worker's messages; [WorkerPermissions] lets the server enforce it.
@@ -102,6 +104,28 @@ func (s Subjects) Contrib(w string) string { return s.join(tokContrib, w) }
 
 // Failure is worker w's failure-report subject, "<p>.fail.<w>".
 func (s Subjects) Failure(w string) string { return s.join(tokFail, w) }
+
+// Relay is the subject on which worker w sends its group leader l its
+// contributions, "<p>.relay.<l>.<w>".
+func (s Subjects) Relay(l, w string) string { return s.join(tokRelay, l, w) }
+
+// RelayInbox matches every contribution sent to group leader l,
+// "<p>.relay.<l>.*".
+func (s Subjects) RelayInbox(l string) string { return s.Relay(l, "*") }
+
+// RelaySender returns the sending worker of a subject that RelayInbox(l)
+// matches. Like [Subjects.Worker], the name comes from the subject, which
+// the server's permissions tie to the sender's credentials.
+func (s Subjects) RelaySender(l, subject string) (string, error) {
+	w, ok := strings.CutPrefix(subject, s.Relay(l, ""))
+	if !ok {
+		return "", fmt.Errorf("%w: %q is not under %q", ErrBadSubject, subject, s.RelayInbox(l))
+	}
+	if err := ValidWorkerName(w); err != nil {
+		return "", err
+	}
+	return w, nil
+}
 
 // AllLeaves matches every worker's leave subject, "<p>.leave.*".
 func (s Subjects) AllLeaves() string { return s.Leave("*") }

@@ -35,6 +35,10 @@ type CoordinatorConfig struct {
 	// the job waits Grace, then stops.
 	MinWorkers int
 	Grace      time.Duration
+	// GroupSize groups the workers of each round under group leaders that
+	// add their group's contributions before the coordinator does (see
+	// allreduce.Config.GroupSize; allreduce.GroupSqrt for ⌈√W⌉); 0: none.
+	GroupSize int
 }
 
 // DefaultCoordinatorConfig returns the defaults.
@@ -88,6 +92,8 @@ type CoordinatorStats struct {
 	Rejected map[string]uint64
 	Reissued uint64
 	Dead     uint64
+	// Contributions counts the contributions added (Delivered events).
+	Contributions uint64
 }
 
 // NewCoordinator subscribes to the job's subjects and starts answering job
@@ -98,6 +104,7 @@ func NewCoordinator(cfg CoordinatorConfig, spec *JobSpec, prob *Problem, bus *na
 	ac.Job = spec.Job
 	ac.HeartbeatTimeout = ticks(cfg.HeartbeatTimeout)
 	ac.MinStragglerTicks = ticks(cfg.StragglerMin)
+	ac.GroupSize = cfg.GroupSize
 	sm, err := allreduce.NewCoordinator(ac)
 	if err != nil {
 		return nil, err
@@ -361,6 +368,7 @@ func (c *Coordinator) drainEvents() {
 	for _, e := range c.sm.Events() {
 		switch e.Kind {
 		case allreduce.Delivered:
+			c.Stats.Contributions++
 			if c.m != nil {
 				c.m.ObserveContribution(string(e.Worker), c.compute[string(e.Worker)], time.Duration(e.Ticks)*c.cfg.Tick)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,11 @@ type Worker struct {
 	aw      *allreduce.Worker // which blocks of the newest plan are still to send
 	waiting []task            // blocks waiting for their parameters
 
+	// relay adds up the blocks of the worker's group when it leads one;
+	// Run's goroutine and the compute goroutines share it.
+	relayMu sync.Mutex
+	relay   *allreduce.Relay
+
 	current     atomic.Uint64 // the round compute goroutines should work on
 	lastCompute atomic.Int64  // nanoseconds spent on the last block
 	tasks       chan task
@@ -127,6 +133,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer planIn.Close()
+	relayIn, err := w.bus.Subscribe(s.RelayInbox(w.cfg.Name), 4096)
+	if err != nil {
+		return err
+	}
+	defer relayIn.Close()
 
 	w.tasks = make(chan task, 4096)
 	var wg sync.WaitGroup
@@ -189,6 +200,11 @@ func (w *Worker) Run(ctx context.Context) error {
 				continue
 			}
 			w.onPlan(ctx, &p)
+		case m, ok := <-relayIn.C:
+			if !ok {
+				return errBusClosed
+			}
+			w.onRelayed(m)
 		case <-hb.C:
 			if w.job == nil {
 				w.requestJob(ctx)
@@ -248,6 +264,9 @@ func (w *Worker) onJob(ctx context.Context, spec *JobSpec) {
 	}
 	w.theta, w.version, w.round = map[uint64][]float64{}, 0, 0
 	w.aw, w.waiting = allreduce.NewWorker(spec.Job, allreduce.WorkerID(w.cfg.Name)), nil
+	w.relayMu.Lock()
+	w.relay = allreduce.NewRelay(spec.Job, allreduce.WorkerID(w.cfg.Name))
+	w.relayMu.Unlock()
 	w.current.Store(0)
 	if w.m != nil {
 		w.m.DataLoadDuration.Observe(time.Since(start).Seconds())
@@ -356,6 +375,14 @@ func (w *Worker) onPlan(ctx context.Context, p *allreduce.Plan) {
 		w.requestJob(ctx)
 		return
 	}
+	w.relayMu.Lock()
+	_, err := w.relay.Apply(p)
+	out := w.relay.Outbox()
+	w.relayMu.Unlock()
+	if err != nil {
+		w.log.Warn("plan refused by the relay", zap.Error(err))
+	}
+	w.handOn(out)
 	if newer, err := w.aw.Apply(p); err != nil || !newer {
 		return
 	}
@@ -380,6 +407,89 @@ func (w *Worker) onPlan(ctx context.Context, p *allreduce.Plan) {
 			w.waiting = append(w.waiting, t)
 		}
 	}
+}
+
+// onRelayed takes a contribution that a member of the worker's group sent
+// it to add up (see allreduce.Relay). The sender is the subject's, which
+// the server's permissions tie to its credentials; the contribution must
+// carry the same name.
+func (w *Worker) onRelayed(m natsbus.Message) {
+	if w.job == nil {
+		return
+	}
+	if w.m != nil {
+		w.m.Transport.ReceivedBytes.WithLabelValues("relay").Add(float64(len(m.Data)))
+		w.m.Transport.ReceivedMessages.WithLabelValues("relay").Inc()
+	}
+	var c allreduce.Contribution
+	from, err := w.cfg.Subjects.RelaySender(w.cfg.Name, m.Subject)
+	if err == nil {
+		limit := max(w.job.prob.VecLen(allreduce.KindGrad), w.job.prob.VecLen(allreduce.KindEval))
+		err = c.UnmarshalBinaryLimit(m.Data, limit)
+	}
+	if err == nil && string(c.Worker) != from {
+		err = fmt.Errorf("%w: contribution of %q sent on %s", allreduce.ErrUnknownWorker, c.Worker, m.Subject)
+	}
+	if err == nil {
+		w.relayMu.Lock()
+		err = w.relay.Add(c)
+		out := w.relay.Outbox()
+		w.relayMu.Unlock()
+		w.handOn(out)
+	}
+	if err != nil {
+		reason := rejectReason(err)
+		if w.m != nil {
+			w.m.Transport.Rejected.WithLabelValues(reason).Inc()
+		}
+		w.log.Debug("relayed contribution rejected", zap.String("reason", reason), zap.Error(err))
+	}
+}
+
+// handOn publishes what the relay hands on to the coordinator.
+func (w *Worker) handOn(out []allreduce.Contribution) {
+	var buf []byte
+	for _, c := range out {
+		var err error
+		if buf, err = c.AppendBinary(buf[:0]); err != nil {
+			w.log.Error("encoding a relayed sum", zap.Error(err))
+			continue
+		}
+		if err := w.bus.Publish(w.cfg.Subjects.Contrib(w.cfg.Name), buf); err != nil {
+			w.log.Warn("publishing a relayed sum", zap.Error(err))
+		}
+	}
+}
+
+// send sends contribution c where plan p routes it: to the coordinator, to
+// the group leader, or into this worker's own relay.
+func (w *Worker) send(p *allreduce.Plan, c allreduce.Contribution, enc []byte) ([]byte, error) {
+	me := allreduce.WorkerID(w.cfg.Name)
+	leader := p.Route(me, c.Range)
+	if leader == me {
+		c.Vec = slices.Clone(c.Vec) // the relay keeps it; the compute goroutine reuses its own
+		w.relayMu.Lock()
+		err := w.relay.Add(c)
+		out := w.relay.Outbox()
+		w.relayMu.Unlock()
+		w.handOn(out)
+		if errors.Is(err, allreduce.ErrStale) {
+			err = nil // the round moved on while the block was computed
+		}
+		return enc, err
+	}
+	enc, err := c.AppendBinary(enc[:0])
+	if err != nil {
+		return enc, fmt.Errorf("encoding a contribution: %w", err)
+	}
+	subject := w.cfg.Subjects.Contrib(w.cfg.Name)
+	if leader != "" {
+		subject = w.cfg.Subjects.Relay(string(leader), w.cfg.Name)
+	}
+	if err := w.bus.Publish(subject, enc); err != nil {
+		return enc, fmt.Errorf("publishing a contribution: %w", err)
+	}
+	return enc, nil
 }
 
 // computeLoop computes queued blocks and publishes their contributions.
@@ -418,13 +528,8 @@ func (w *Worker) computeLoop(ctx context.Context) {
 			continue
 		}
 		c := allreduce.Contribution{Job: t.plan.Job, Round: t.plan.Round, Worker: allreduce.WorkerID(w.cfg.Name), Range: t.block, Vec: vec}
-		sc.enc, err = c.AppendBinary(sc.enc[:0])
-		if err != nil {
-			w.log.Error("encoding a contribution", zap.Error(err))
-			continue
-		}
-		if err := w.bus.Publish(w.cfg.Subjects.Contrib(w.cfg.Name), sc.enc); err != nil {
-			w.log.Warn("publishing a contribution", zap.Error(err))
+		if sc.enc, err = w.send(t.plan, c, sc.enc); err != nil {
+			w.log.Warn("sending a contribution", zap.Error(err))
 			continue
 		}
 		took := time.Since(start)
