@@ -70,7 +70,10 @@ type trainReport struct {
 	Steps        uint64 `json:"steps"`
 	Workers      int    `json:"workers"`
 	Reissued     uint64 `json:"reissued"`
-	Train        struct {
+	// Contributions counts what the coordinator added: blocks, or group
+	// leaders' node sums.
+	Contributions uint64 `json:"contributions"`
+	Train         struct {
 		Objective float64 `json:"objective"`
 		Loss      float64 `json:"loss"`
 		Accuracy  float64 `json:"accuracy"`
@@ -135,12 +138,15 @@ func tail(s string, n int) string {
 }
 
 // TestEndToEndSameBits is the determinism acceptance check: the
-// params_sha256 of the report is the same for 1, 2 and 3 local workers and
-// for 2 external worker processes that fetch their data over NATS.
+// params_sha256 of the report is the same for 1, 2, 3 and 5 local workers,
+// for 2 external worker processes that fetch their data over NATS, and
+// with group leaders (--group-size) among local and external workers, where
+// the coordinator adds fewer contributions.
 func TestEndToEndSameBits(t *testing.T) {
 	common := []string{"--train", digitsTrain, "--test", digitsTest, "--label-column", "64",
 		"--optimizer", "adam", "--lr", "0.01", "--batch-size", "256", "--epochs", "3", "--seed", "7", "--micro-shards", "7"}
 	var want string
+	contributions := map[string]uint64{}
 	for _, run := range []struct {
 		name     string
 		external int
@@ -150,9 +156,14 @@ func TestEndToEndSameBits(t *testing.T) {
 		{"local-2", 0, []string{"--local-workers", "2"}},
 		{"local-3", 0, []string{"--local-workers", "3"}},
 		{"external-2", 2, []string{"--local-workers", "0"}},
+		{"local-5", 0, []string{"--local-workers", "5"}},
+		{"local-5-groups-of-2", 0, []string{"--local-workers", "5", "--group-size", "2"}},
+		{"external-3-local-2-groups-sqrt", 3, []string{"--local-workers", "2", "--group-size", "-1"}},
 	} {
 		r := train(t, run.external, append(append([]string(nil), common...), run.args...)...)
-		t.Logf("%s: params_sha256 %s, %d steps, test accuracy %.4f, %d workers", run.name, r.ParamsSHA256, r.Steps, r.Test.Accuracy, r.Workers)
+		t.Logf("%s: params_sha256 %s, %d steps, test accuracy %.4f, %d workers, %d contributions",
+			run.name, r.ParamsSHA256, r.Steps, r.Test.Accuracy, r.Workers, r.Contributions)
+		contributions[run.name] = r.Contributions
 		if want == "" {
 			want = r.ParamsSHA256
 			if r.Test == nil || r.Test.Accuracy < 0.85 {
@@ -163,6 +174,11 @@ func TestEndToEndSameBits(t *testing.T) {
 			}
 		} else if r.ParamsSHA256 != want {
 			t.Errorf("%s: params_sha256 %s, local-1 gave %s", run.name, r.ParamsSHA256, want)
+		}
+	}
+	for _, g := range []string{"local-5-groups-of-2", "external-3-local-2-groups-sqrt"} {
+		if contributions[g] >= contributions["local-5"] {
+			t.Errorf("%s: the coordinator added %d contributions, %d without groups", g, contributions[g], contributions["local-5"])
 		}
 	}
 }

@@ -135,6 +135,27 @@ func TestFaultWorkerKill(t *testing.T) {
 	}
 }
 
+// TestFaultGroupLeaderKill runs faultJob with --group-size 2 over the
+// local worker and four external ones, grouped by name as (local-0, w0),
+// (w1, w2) and w3 alone. It kills the leader w1 mid-run, then, in a second
+// run, the member w0, whose leader local-0 holds the sums it has: each is
+// declared dead within the bound, the group's blocks are computed again in
+// the step, and the result is the bits of the fault-free run, which ran
+// without groups.
+func TestFaultGroupLeaderKill(t *testing.T) {
+	env, ref := faultEnv(t, 4)
+	env.Job = append(slices.Clone(env.Job), "--group-size", "2")
+	for i, target := range []int{1, 0} {
+		tr := chaos.PlanKills(10+i, faultSeed, ref, 4, 1)
+		tr.Targets = []int{target}
+		r := runTrial(t, env, ref, tr)
+		checkDetection(t, ref, r)
+		if r.Dead < 1 {
+			t.Errorf("report: %d workers dead, want 1", r.Dead)
+		}
+	}
+}
+
 // TestFaultCoordinatorKillResume kills the coordinator (with its embedded
 // NATS server and its local worker) mid-run and runs the same command with
 // --resume: the external workers reconnect, at most checkpointEvery steps
