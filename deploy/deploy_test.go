@@ -154,12 +154,14 @@ func TestNATSConfigWorkerPermissions(t *testing.T) {
 		{"dpt.leave.w1", true},
 		{"dpt.contrib.w1", true},
 		{"dpt.fail.w1", true},
+		{"dpt.relay.w2.w1", true}, // to its group leader
 		// The coordinator's broadcasts: a worker must not forge them.
 		{"dpt.params", false},
 		{"dpt.plan", false},
 		{"dpt.job", false},
 		// Nothing outside the protocol, and no JetStream writes.
 		{"dpt.contrib", false},
+		{"dpt.relay.w2", false},
 		{"other.subject", false},
 		{"$JS.API.STREAM.CREATE.X", false},
 		{"$JS.API.STREAM.DELETE.OBJ_dpt-job", false},
@@ -181,6 +183,7 @@ func TestNATSConfigWorkerPermissions(t *testing.T) {
 		{"dpt.plan", true},
 		{"dpt.job", true},
 		{"_INBOX.abc", true},
+		{"dpt.relay.w1.*", true},  // what its group sends a leader
 		{"dpt.contrib.w2", false}, // another worker's contributions
 		{"dpt.join", false},
 		{">", false},

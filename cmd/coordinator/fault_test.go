@@ -459,9 +459,10 @@ func scrapeRejected(t *testing.T, addr string) map[string]uint64 {
 
 // TestWorkerPermissions runs a job on `coordinator nats-server --users`,
 // the least-privilege setup of docs/faults.md: the job trains to the
-// fault-free hash with authenticated workers, a client without credentials
-// is refused, and a worker's credentials can neither publish another
-// worker's contributions or heartbeats nor read other workers' messages.
+// fault-free hash with authenticated workers in a group (w0 leads, w1
+// sends it its blocks), a client without credentials is refused, and a
+// worker's credentials can neither publish another worker's contributions,
+// heartbeats or relayed blocks nor read other workers' messages.
 func TestWorkerPermissions(t *testing.T) {
 	env, ref := faultEnv(t, 2)
 	dir := t.TempDir()
@@ -500,7 +501,7 @@ func TestWorkerPermissions(t *testing.T) {
 	report := filepath.Join(dir, "report.json")
 	args := append([]string{"train"}, faultJob...)
 	args = append(args, "--nats", url, "--nats-user", "coordinator", "--nats-password", "c-secret", "--local-workers", "0",
-		"--workers", "2", "--report", report, "--log-format", "json")
+		"--workers", "2", "--group-size", "2", "--report", report, "--log-format", "json")
 	coord, err := chaos.Start("coordinator", env.Coordinator, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -539,13 +540,13 @@ func TestWorkerPermissions(t *testing.T) {
 			t.Errorf("%s: the server reported no permissions violation", what)
 		}
 	}
-	for _, s := range []string{subj.Contrib("w1"), subj.Heartbeat("w1"), subj.Plan(), subj.Params()} {
+	for _, s := range []string{subj.Contrib("w1"), subj.Heartbeat("w1"), subj.Plan(), subj.Params(), subj.Relay("w0", "w1")} {
 		if err := nc.Publish(s, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 		expectViolation("w0 publishing on " + s)
 	}
-	for _, s := range []string{subj.AllContribs(), subj.AllHeartbeats()} {
+	for _, s := range []string{subj.AllContribs(), subj.AllHeartbeats(), subj.RelayInbox("w1")} {
 		if _, err := nc.SubscribeSync(s); err != nil {
 			t.Fatal(err)
 		}
@@ -560,14 +561,21 @@ func TestWorkerPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep struct {
-		ParamsSHA256 string            `json:"params_sha256"`
-		Rejected     map[string]uint64 `json:"rejected"`
+		ParamsSHA256  string            `json:"params_sha256"`
+		Rejected      map[string]uint64 `json:"rejected"`
+		Steps         uint64            `json:"steps"`
+		Contributions uint64            `json:"contributions"`
 	}
 	if err := json.Unmarshal(rb, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.ParamsSHA256 != ref.Hash {
 		t.Errorf("params_sha256 %s with permissions, the fault-free run gave %s", rep.ParamsSHA256, ref.Hash)
+	}
+	// Without the group every round takes at least one contribution from
+	// each of the two workers; with it, the leader's sums.
+	if rep.Contributions >= 2*rep.Steps {
+		t.Errorf("the coordinator added %d contributions in %d steps: the group leader did not add its group's", rep.Contributions, rep.Steps)
 	}
 	if n := rep.Rejected["malformed"] + rep.Rejected["unknown_worker"]; n != 0 {
 		t.Errorf("the coordinator saw %d of the intruder's messages (%v): the server let them through", n, rep.Rejected)
@@ -618,18 +626,25 @@ func TestNATSServerFlags(t *testing.T) {
 		t.Fatalf("users %+v", sc.Users)
 	}
 	w := sc.Users[1]
-	for _, s := range []string{"job7.contrib.w0", "job7.hb.w0"} {
+	for _, s := range []string{"job7.contrib.w0", "job7.hb.w0", "job7.relay.*.w0"} {
 		if !slices.Contains(w.Publish, s) {
 			t.Errorf("w0 may not publish %s: %v", s, w.Publish)
 		}
 	}
 	for _, s := range w.Publish {
-		wildcard := strings.HasPrefix(s, "job7.") && strings.ContainsAny(s, "*>")
+		// The one wildcard: w0 sends to whichever group leader the plan
+		// names, in its own name.
+		wildcard := strings.HasPrefix(s, "job7.") && strings.ContainsAny(s, "*>") && s != "job7.relay.*.w0"
 		if wildcard || s == ">" || s == "job7.plan" || s == "job7.params" || s == "job7.job" {
 			t.Errorf("w0 may publish %s", s)
 		}
 	}
-	if slices.Contains(w.Subscribe, "job7.contrib.*") || slices.Contains(w.Subscribe, ">") {
-		t.Errorf("w0 may read other workers' messages: %v", w.Subscribe)
+	if !slices.Contains(w.Subscribe, "job7.relay.w0.*") {
+		t.Errorf("w0 may not read what its group sends it: %v", w.Subscribe)
+	}
+	for _, s := range w.Subscribe {
+		if s == "job7.contrib.*" || s == ">" || (strings.HasPrefix(s, "job7.relay.") && s != "job7.relay.w0.*") {
+			t.Errorf("w0 may read other workers' messages: %s", s)
+		}
 	}
 }
