@@ -170,12 +170,28 @@ func workerNames(n int) []string {
 // trainDistributed trains prep over an embedded NATS server with n workers.
 func trainDistributed(t *testing.T, prep *Prepared, tc TrainConfig, n int) *Result {
 	t.Helper()
+	res, _ := trainGroups(t, prep, tc, n, 0)
+	return res
+}
+
+// trainGroups is trainDistributed with the workers in groups of
+// groupSize (CoordinatorConfig.GroupSize); it also returns the number of
+// contributions the coordinator added.
+func trainGroups(t *testing.T, prep *Prepared, tc TrainConfig, n, groupSize int) (*Result, uint64) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := newCluster(t)
-	coord := c.coordinator(t, prep)
+	cfg := DefaultCoordinatorConfig()
+	cfg.GroupSize = groupSize
+	coord, err := NewCoordinator(cfg, prep.Spec, prep.Prob, c.bus, c.log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(coord.Close)
 	c.startWorkers(t, ctx, workerNames(n)...)
-	return trainWhenJoined(t, ctx, coord, prep, tc, n)
+	res := trainWhenJoined(t, ctx, coord, prep, tc, n)
+	return res, coord.Stats.Contributions
 }
 
 // trainWhenJoined waits until n workers have joined coord, then trains prep
@@ -224,7 +240,8 @@ func prepareSynthetic(t *testing.T, classes int, jc JobConfig, microShards int) 
 }
 
 // TestDistributedMatchesLocal is promise 2: the parameters after training
-// are the same bits for 1, 2, 3 and 5 workers over NATS and for the
+// are the same bits for 1, 2, 3 and 5 workers over NATS, for 5 workers
+// under group leaders (groups of 2, and of ⌈√5⌉ = 3), and for the
 // single-process reference.
 func TestDistributedMatchesLocal(t *testing.T) {
 	lbfgs := optim.DefaultLBFGSConfig()
@@ -247,17 +264,24 @@ func TestDistributedMatchesLocal(t *testing.T) {
 			prep := prepareSynthetic(t, tc.classes, tc.jc, 13)
 			want := trainLocal(t, prep, tc.train)
 			wantHash := modelfile.ParamsSHA256(want.Theta)
-			counts := []int{1, 2, 3, 5}
+			type run struct{ workers, groupSize int }
+			runs := []run{{1, 0}, {2, 0}, {3, 0}, {5, 0}, {5, 2}, {5, allreduce.GroupSqrt}}
 			if testing.Short() {
-				counts = []int{2, 3}
+				runs = []run{{2, 0}, {3, 0}, {3, 2}}
 			}
-			for _, n := range counts {
-				got := trainDistributed(t, prep, tc.train, n)
+			flat := map[int]uint64{} // contributions without groups, by workers
+			for _, r := range runs {
+				got, contributions := trainGroups(t, prep, tc.train, r.workers, r.groupSize)
 				if h := modelfile.ParamsSHA256(got.Theta); h != wantHash {
-					t.Errorf("%d workers: params_sha256 %s, single process %s", n, h, wantHash)
+					t.Errorf("%+v: params_sha256 %s, single process %s", r, h, wantHash)
 				}
 				if got.Steps != want.Steps || got.Objective != want.Objective {
-					t.Errorf("%d workers: %d steps J=%v, single process %d steps J=%v", n, got.Steps, got.Objective, want.Steps, want.Objective)
+					t.Errorf("%+v: %d steps J=%v, single process %d steps J=%v", r, got.Steps, got.Objective, want.Steps, want.Objective)
+				}
+				if r.groupSize == 0 {
+					flat[r.workers] = contributions
+				} else if contributions >= flat[r.workers] {
+					t.Errorf("%+v: the coordinator added %d contributions, %d without groups", r, contributions, flat[r.workers])
 				}
 			}
 		})
