@@ -24,8 +24,8 @@ const sampleCap = 256
 //
 // Cost: Deliver is O(log B + k·h) for B planned blocks, k blocks in the
 // contribution's range and h holders of each, plus the vector additions of
-// the tree nodes it completes; Tick is O(W + B) for W live workers and B outstanding blocks,
-// plus O(W) per block it re-issues.
+// the tree nodes it completes; Tick is O(W + B) for W live workers and B
+// outstanding blocks, plus O(W) per block it re-issues.
 type Coordinator struct {
 	cfg Config
 	now int64 // ticks since creation
@@ -58,7 +58,6 @@ type member struct {
 
 type round struct {
 	spec     RoundSpec
-	p        int // P: leaves of the tree, the smallest power of two ≥ Shards
 	revision int
 	started  int64
 
@@ -222,7 +221,6 @@ func (c *Coordinator) Start(s RoundSpec) error {
 	}
 	r := &round{
 		spec:      s,
-		p:         treeSize(s.Shards),
 		started:   c.now,
 		nodes:     newNodeStore(s.Shards),
 		uncovered: s.Shards,
