@@ -5,10 +5,15 @@ import (
 	"slices"
 )
 
-// MaxEarly bounds the contributions a [Relay] holds for a round it has no
-// plan of yet; past it the oldest is dropped (the coordinator re-issues
-// what is lost).
-const MaxEarly = 1024
+// MaxEarly and MaxEarlyValues bound the contributions a [Relay] holds for
+// rounds it has no plan of yet, in number and in vector elements (128 MiB
+// of float64); past either the oldest are dropped, and the coordinator
+// re-issues what is lost. Such contributions arrive only when a member's
+// result overtakes the plan on its way to the leader.
+const (
+	MaxEarly       = 1024
+	MaxEarlyValues = 1 << 24
+)
 
 // Relay is a group leader's side of the protocol (see [Config.GroupSize]):
 // it collects the blocks its group sends it in a round, adds them along the
@@ -44,8 +49,9 @@ type Relay struct {
 	nodes   nodeStore
 	through bool // hand on every block as it arrives
 
-	early []Contribution // contributions of rounds without a plan yet
-	out   []Contribution
+	early     []Contribution // contributions of rounds without a plan yet, oldest first
+	earlyVals int            // Σ len(Vec) of early
+	out       []Contribution
 }
 
 type relayed struct {
@@ -92,12 +98,12 @@ func (g *Relay) Apply(p *Plan) (bool, error) {
 		}
 	}
 	early := g.early
-	g.early = nil
+	g.early, g.earlyVals = nil, 0
 	for _, c := range early {
 		if c.Round > g.spec.Round {
-			g.early = append(g.early, c)
+			g.hold(c)
 		} else if c.Round == g.spec.Round {
-			_ = g.Add(c) // errors are counted when it first arrived
+			_ = g.Add(c) // a refusal now is a block the coordinator re-issues
 		}
 	}
 	return true, nil
@@ -115,10 +121,7 @@ func (g *Relay) Add(c Contribution) error {
 	case c.Job != g.job:
 		return fmt.Errorf("%w: contribution of job %q from %q", ErrJob, c.Job, c.Worker)
 	case !g.planned || c.Round > g.spec.Round:
-		if len(g.early) == MaxEarly {
-			g.early = slices.Delete(g.early, 0, 1)
-		}
-		g.early = append(g.early, c)
+		g.hold(c)
 		return nil
 	case c.Round < g.spec.Round:
 		return fmt.Errorf("%w: contribution of round %d from %q in round %d", ErrStale, c.Round, c.Worker, g.spec.Round)
@@ -147,6 +150,19 @@ func (g *Relay) Add(c Contribution) error {
 		g.handOn()
 	}
 	return nil
+}
+
+// hold keeps c until a plan of its round arrives, dropping the oldest held
+// contributions beyond MaxEarly and MaxEarlyValues.
+func (g *Relay) hold(c Contribution) {
+	g.early = append(g.early, c)
+	g.earlyVals += len(c.Vec)
+	n := 0
+	for len(g.early)-n > MaxEarly || g.earlyVals > MaxEarlyValues {
+		g.earlyVals -= len(g.early[n].Vec)
+		n++
+	}
+	g.early = slices.Delete(g.early, 0, n)
 }
 
 // handOn queues every node added so far, left to right, and switches to

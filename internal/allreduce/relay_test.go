@@ -327,3 +327,34 @@ func TestRelayHandsOnAtNewRevision(t *testing.T) {
 		t.Fatal("result differs from the reference")
 	}
 }
+
+// TestRelayEarlyBound: contributions held for a round without a plan are
+// bounded; beyond MaxEarly the oldest are dropped.
+func TestRelayEarlyBound(t *testing.T) {
+	s := spec(1, 8, 2)
+	p := allreduce.Plan{Job: testJob, RoundSpec: s, Assign: []allreduce.Assignment{
+		{Worker: "a", Ranges: []allreduce.Range{{Lo: 0, Hi: 4}}, Relay: "a"},
+		{Worker: "b", Ranges: []allreduce.Range{{Lo: 4, Hi: 8}}, Relay: "a"},
+	}}
+	for _, junk := range []int{allreduce.MaxEarly - 1, allreduce.MaxEarly} {
+		g := allreduce.NewRelay(testJob, "a")
+		if err := g.Add(contribution(s, "b", allreduce.Range{Lo: 4, Hi: 8})); err != nil {
+			t.Fatal(err)
+		}
+		for range junk {
+			if err := g.Add(contribution(s, "c", allreduce.Range{Lo: 0, Hi: 1})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := g.Apply(&p); err != nil {
+			t.Fatal(err)
+		}
+		want := 1 // b's block was kept
+		if junk == allreduce.MaxEarly {
+			want = 2 // b's block, the oldest, was dropped
+		}
+		if got := g.Waiting(); got != want {
+			t.Errorf("%d later contributions: waiting for %d blocks, want %d", junk, got, want)
+		}
+	}
+}
