@@ -389,24 +389,28 @@ func (c *Coordinator) resend(b *block) {
 }
 
 // cover marks the blocks bs, which make up rg, done with value v,
-// delivered by mem. A block's time is sampled for its holder mem, or for a
-// holder whose group leader mem is.
+// delivered by mem. Each block is credited, its time sampled and a
+// Delivered event recorded for the worker that computed it: its holder
+// mem, or a holder that sent it through its group leader mem.
 func (c *Coordinator) cover(bs []*block, rg Range, mem *member, v []float64) {
 	r := c.r
-	var ticks int64
 	for _, b := range bs {
+		e := Event{Kind: Delivered, Round: r.spec.Round, Worker: mem.id, Range: b.r}
 		for _, h := range b.holders {
-			if h.m == mem || (h.m.relay == mem && h.rev == 0) {
-				t := c.now - h.tick
-				c.sample(t)
-				ticks = max(ticks, t)
+			switch {
+			case h.m == mem:
+				e.Ticks = c.now - h.tick
+				c.sample(e.Ticks)
+			case h.m.relay == mem:
+				e.Worker, e.Via, e.Ticks = h.m.id, mem.id, c.now-h.tick
+				c.sample(e.Ticks)
 			}
 			h.m.held = slices.DeleteFunc(h.m.held, func(x *block) bool { return x == b })
 			h.m.load -= b.r.Len()
 		}
 		b.done, b.holders = true, nil
+		c.event(e)
 	}
-	c.event(Event{Kind: Delivered, Round: r.spec.Round, Worker: mem.id, Range: rg, Ticks: ticks})
 	r.nodes.add(rg, v)
 	r.uncovered -= rg.Len()
 	if r.uncovered > 0 {

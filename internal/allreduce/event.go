@@ -21,9 +21,11 @@ const (
 	// Resent: an overdue block was issued again to its holder Worker,
 	// whose result may have been lost.
 	Resent
-	// Delivered: Worker's contribution for Range was accepted; Ticks is
-	// the time since the block was last issued to Worker (0 if it was not
-	// Worker's).
+	// Delivered: Worker's result for the block Range was accepted; Ticks
+	// is the time since the block was last issued to Worker (0 if it was
+	// not Worker's). A block that arrived in a group leader's sum has one
+	// event of its own, naming the member that computed it and, in Via,
+	// the leader.
 	Delivered
 	// Stale: a contribution of an older round was rejected.
 	Stale
@@ -73,4 +75,6 @@ type Event struct {
 	Worker WorkerID
 	Range  Range
 	Ticks  int64
+	// Via is the group leader that delivered a member's block (Delivered).
+	Via WorkerID
 }

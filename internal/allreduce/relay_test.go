@@ -81,6 +81,28 @@ func TestRelaySendsGroupNodes(t *testing.T) {
 		if st.Accepted != want {
 			t.Errorf("group size %d: coordinator took %d contributions, want %d (%+v)", g, st.Accepted, want, st)
 		}
+		// Every block is credited to the worker that computed it, with
+		// the leader it came through.
+		delivered := map[allreduce.WorkerID]int{}
+		for _, e := range n.Events() {
+			if e.Kind != allreduce.Delivered {
+				continue
+			}
+			delivered[e.Worker]++
+			leader := allreduce.WorkerID("")
+			if g == 3 && e.Worker != "w000" && e.Worker != "w003" {
+				leader = "w000"
+				if e.Worker > "w003" {
+					leader = "w003"
+				}
+			}
+			if e.Via != leader {
+				t.Errorf("group size %d: %s's block %v delivered via %q, want %q", g, e.Worker, e.Range, e.Via, leader)
+			}
+		}
+		if len(delivered) != 6 {
+			t.Errorf("group size %d: blocks credited to %v, want all 6 workers", g, delivered)
+		}
 	}
 }
 

@@ -227,13 +227,13 @@ func trainingDashboard() (dashboard.Dashboard, error) {
 
 	// Workers, as the coordinator sees them.
 	b.WithRow(dashboard.NewRowBuilder("Workers (coordinator view)").Id(p.id()))
-	b.WithPanel(p.series("Contribution lag by worker", "Mean time from a step's broadcast to the arrival of each worker's contribution. A straggler sits above the pack.", "s", 12,
+	b.WithPanel(p.series("Contribution lag by worker", "Mean time from a step's broadcast to the arrival of each worker's contribution (with --group-size, of the group leader's sum that carried it). A straggler sits above the pack.", "s", 12,
 		q(`sum by (worker) (rate(dpt_contribution_lag_seconds_sum{`+selC+`}`+ri+`)) / sum by (worker) (rate(dpt_contribution_lag_seconds_count{`+selC+`}`+ri+`))`, "{{worker}}")))
 	b.WithPanel(p.series("Contribution lag p90 by worker", "90th percentile of the contribution lag, per worker.", "s", 12,
 		q(`histogram_quantile(0.9, sum by (worker, le) (rate(dpt_contribution_lag_seconds_bucket{`+selC+`}`+ri+`)))`, "{{worker}}")))
 	b.WithPanel(p.series("Compute time by worker", "Mean compute time each worker reported per contribution; lag minus compute is transfer and queueing.", "s", 12,
 		q(`sum by (worker) (rate(dpt_contribution_compute_seconds_sum{`+selC+`}`+ri+`)) / sum by (worker) (rate(dpt_contribution_compute_seconds_count{`+selC+`}`+ri+`))`, "{{worker}}")))
-	b.WithPanel(p.series("Contributions accepted by worker", "Contributions per second accepted into steps, by worker (re-issued shares move between workers).", "short", 12,
+	b.WithPanel(p.series("Contributions accepted by worker", "Blocks per second accepted into steps, by the worker that computed them (re-issued shares move between workers; with --group-size a group's blocks arrive in its leader's sums and still count for their own workers).", "short", 12,
 		q(`sum by (worker) (rate(dpt_contribution_accepted_total{`+selC+`}`+ri+`))`, "{{worker}}")).
 		Stacking(stacked()))
 	b.WithPanel(p.series("Worker liveness", "Live and expected workers (coordinator) and worker scrape targets up (Prometheus).", "none", 24,

@@ -92,7 +92,8 @@ type CoordinatorStats struct {
 	Rejected map[string]uint64
 	Reissued uint64
 	Dead     uint64
-	// Contributions counts the contributions added (Delivered events).
+	// Contributions counts the contributions the state machine took:
+	// blocks from workers, or group leaders' sums of several blocks.
 	Contributions uint64
 }
 
@@ -368,7 +369,6 @@ func (c *Coordinator) drainEvents() {
 	for _, e := range c.sm.Events() {
 		switch e.Kind {
 		case allreduce.Delivered:
-			c.Stats.Contributions++
 			if c.m != nil {
 				c.m.ObserveContribution(string(e.Worker), c.compute[string(e.Worker)], time.Duration(e.Ticks)*c.cfg.Tick)
 			}
@@ -519,6 +519,8 @@ func (c *Coordinator) deliver(m natsbus.Message) time.Duration {
 	start := time.Now()
 	if err := c.sm.Deliver(ct); err != nil {
 		c.reject(rejectReason(err), err)
+	} else {
+		c.Stats.Contributions++
 	}
 	return time.Since(start)
 }
