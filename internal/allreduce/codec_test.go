@@ -233,12 +233,12 @@ func fuzzRoundTrip(t *testing.T, data []byte, fresh func() codec) {
 func fuzzSeeds(f *testing.F, good []byte) {
 	f.Add(good)
 	f.Add([]byte{})
-	f.Add([]byte{0xA1}) // an earlier wire version
+	f.Add([]byte{0xA2}) // an earlier wire version
 	f.Add(good[:2])
 	f.Add(good[:len(good)-1])
 	f.Add(append(bytes.Clone(good), 0))
 	bad := bytes.Clone(good)
-	bad[0] = 0xA3 // next wire version
+	bad[0] = 0xA4 // next wire version
 	f.Add(bad)
 	bad = bytes.Clone(good)
 	bad[1] ^= 3 // another message type

@@ -380,3 +380,53 @@ func TestRelayEarlyBound(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRelayContribution feeds a group leader's relay, after a plan, with
+// arbitrary contribution bytes decoded as the transport decodes them: it
+// must never panic, and whatever it hands on must be a valid contribution
+// of a node, in the leader's name, of the plan's length.
+func FuzzRelayContribution(f *testing.F) {
+	c := newCoordinator(f, groupConfig(3), "a", "b", "c")
+	s := spec(1, 12, 2)
+	if err := c.Start(s); err != nil {
+		f.Fatal(err)
+	}
+	plan := c.Outbox()[0]
+	for _, a := range plan.Assign {
+		for _, r := range a.Ranges {
+			x := contribution(s, a.Worker, r)
+			b, err := x.MarshalBinary()
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b, false)
+			f.Add(b, true)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, revise bool) {
+		g := allreduce.NewRelay(testJob, "a")
+		if _, err := g.Apply(&plan); err != nil {
+			t.Fatal(err)
+		}
+		var x allreduce.Contribution
+		if err := x.UnmarshalBinaryLimit(data, s.VecLen); err != nil {
+			return
+		}
+		_ = g.Add(x)
+		if revise {
+			p := plan
+			p.Revision = 1
+			if _, err := g.Apply(&p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, out := range g.Outbox() {
+			if err := out.Validate(); err != nil {
+				t.Fatalf("handed on an invalid contribution: %v", err)
+			}
+			if out.Worker != "a" || out.Round != s.Round || len(out.Vec) != s.VecLen || !allreduce.IsNode(out.Range, s.Shards) {
+				t.Fatalf("handed on %+v", out)
+			}
+		}
+	})
+}
