@@ -112,10 +112,14 @@ func (g *Relay) Apply(p *Plan) (bool, error) {
 // Add takes a member's contribution, or the relay's own. It fails with
 // ErrJob for another job, ErrStale for an older round, ErrLength for a
 // vector of the wrong length, ErrRange for a block this relay does not
-// expect from c.Worker in this round, and ErrDuplicate for one that has
-// already arrived. A contribution of a round without a plan yet is held
-// until its plan arrives (at most MaxEarly of them). Add takes ownership of
-// c.Vec when it returns nil.
+// expect from c.Worker in this round (while it hands blocks on: a range
+// that is not a node), and ErrDuplicate for one that has already arrived.
+// While handing on it passes on any node of the tree, whoever sent it: a
+// worker whose leader this relay was may still send it a block the plan
+// has since given to others, and the coordinator takes whichever result
+// comes first, as it does from any worker. A contribution of a round
+// without a plan yet is held until its plan arrives (within MaxEarly and
+// MaxEarlyValues). Add takes ownership of c.Vec when it returns nil.
 func (g *Relay) Add(c Contribution) error {
 	switch {
 	case c.Job != g.job:
