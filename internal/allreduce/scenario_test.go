@@ -284,11 +284,26 @@ func TestRandomFaultSchedules(t *testing.T) {
 	if testing.Short() {
 		trials = 40
 	}
+	randomFaultSchedules(t, trials, 8, 11)
+}
+
+// TestRandomFaultSchedulesManyWorkers is the same with up to 40 workers,
+// so that rounds have several groups of up to 7.
+func TestRandomFaultSchedulesManyWorkers(t *testing.T) {
+	trials := 150
+	if testing.Short() {
+		trials = 15
+	}
+	randomFaultSchedules(t, trials, 40, 77)
+}
+
+// randomFaultSchedules runs trials of 1 to maxWorkers workers from seed.
+func randomFaultSchedules(t *testing.T, trials, maxWorkers int, seed uint64) {
 	seen := make(map[allreduce.EventKind]int)
 	relayed := 0
-	rnd := rand.New(rand.NewPCG(11, 12))
+	rnd := rand.New(rand.NewPCG(seed, 12))
 	for trial := range trials {
-		w := 1 + rnd.IntN(8)
+		w := 1 + rnd.IntN(maxWorkers)
 		m := 1 + rnd.IntN(200)
 		opts := allreducetest.Options{
 			Seed:      rnd.Uint64(),
@@ -298,7 +313,7 @@ func TestRandomFaultSchedules(t *testing.T) {
 		}
 		cfg := testConfig()
 		cfg.HeartbeatTimeout = 8 + rnd.IntN(8)
-		cfg.GroupSize = []int{0, 0, 2, 3, 4}[rnd.IntN(5)]
+		cfg.GroupSize = []int{0, 0, 2, 3, 4, allreduce.GroupSqrt}[rnd.IntN(6)]
 		n, ids := newNetwork(t, cfg, opts, w)
 		faultRate := 0.2 * rnd.Float64()
 		hook := func(int) {
