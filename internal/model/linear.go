@@ -271,15 +271,25 @@ func (m *Linear) accumulateDense(grad, theta []float64, rows shard.Rows, f loss.
 				}
 			}
 		}
-		for i := range nb {
-			xr := x[r[i]*cols : (r[i]+1)*cols]
-			z := zb[i*K : (i+1)*K]
-			for k := range z {
-				s, wk := z[k], wt[k*ws:]
-				for j := n8; j < cols; j++ {
-					s = math.FMA(float64(xr[j]), wk[j], s)
+		if n8 == cols {
+			// No tail: only the bias, added as below.
+			for i := range nb {
+				z := zb[i*K : (i+1)*K]
+				for k, bk := range b[:K] {
+					z[k] = bk + z[k]
 				}
-				z[k] = b[k] + s
+			}
+		} else {
+			for i := range nb {
+				xr := x[r[i]*cols : (r[i]+1)*cols]
+				z := zb[i*K : (i+1)*K]
+				for k := range z {
+					s, wk := z[k], wt[k*ws:]
+					for j := n8; j < cols; j++ {
+						s = math.FMA(float64(xr[j]), wk[j], s)
+					}
+					z[k] = b[k] + s
+				}
 			}
 		}
 		if fr != nil {
