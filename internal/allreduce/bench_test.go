@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/dptrain/dptrain/internal/allreduce"
-	"github.com/dptrain/dptrain/internal/allreduce/allreducetest"
 )
 
 // benchRound runs rounds of M micro-shards over w workers, each worker
@@ -13,27 +12,13 @@ import (
 // a Tick, Outbox, Events and Result. Vectors are refilled untimed (Deliver
 // adds into them in place).
 func benchRound(b *testing.B, w, m, veclen int) {
-	c, err := allreduce.NewCoordinator(testConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range w {
-		c.Join(allreducetest.WorkerName(i))
-	}
-	if err := c.Start(spec(1, m, veclen)); err != nil {
-		b.Fatal(err)
-	}
-	plan := c.Outbox()[0]
+	c, plan := startBench(b, testConfig(), w, m, veclen)
 	var msgs []allreduce.Contribution
 	var tmpl [][]float64
 	for _, a := range plan.Assign {
 		for _, r := range a.Ranges {
 			msgs = append(msgs, allreduce.Contribution{Job: testJob, Worker: a.Worker, Range: r, Vec: make([]float64, veclen)})
-			v := make([]float64, veclen)
-			for j := range v {
-				v[j] = float64(r.Lo+j%7) * 0.5 // finite, no overflow over rounds
-			}
-			tmpl = append(tmpl, v)
+			tmpl = append(tmpl, benchVec(r, veclen))
 		}
 	}
 	b.SetBytes(int64(8 * veclen * len(msgs)))

@@ -380,11 +380,15 @@ func (c *Coordinator) resend(b *block) {
 	case len(b.holders) == 0:
 		c.reissue(b)
 	default:
-		rev := c.revise()
-		for _, h := range slices.Clone(b.holders) {
-			c.issue(b, h.m, rev)
-			c.event(Event{Kind: Resent, Round: c.r.spec.Round, Worker: h.m.id, Range: b.r})
-		}
+		c.resendToHolders(b, c.revise())
+	}
+}
+
+// resendToHolders issues b again, in revision rev, to each of its holders.
+func (c *Coordinator) resendToHolders(b *block, rev int) {
+	for _, h := range slices.Clone(b.holders) {
+		c.issue(b, h.m, rev)
+		c.event(Event{Kind: Resent, Round: c.r.spec.Round, Worker: h.m.id, Range: b.r})
 	}
 }
 
@@ -473,10 +477,7 @@ func (c *Coordinator) overdue(b *block) {
 		c.event(Event{Kind: Speculative, Round: c.r.spec.Round, Worker: m.id, Range: b.r})
 		return
 	}
-	for _, h := range slices.Clone(b.holders) {
-		c.issue(b, h.m, rev)
-		c.event(Event{Kind: Resent, Round: c.r.spec.Round, Worker: h.m.id, Range: b.r})
-	}
+	c.resendToHolders(b, rev)
 }
 
 // leastLoaded returns the live worker not holding b with the fewest

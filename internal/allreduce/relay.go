@@ -84,14 +84,18 @@ func (g *Relay) Apply(p *Plan) (bool, error) {
 		return true, nil
 	}
 	g.spec, g.rev, g.planned = p.RoundSpec, p.Revision, true
-	g.expect, g.missing, g.through = make(map[Range]*relayed), 0, p.Revision > 0
-	g.nodes = newNodeStore(p.Shards)
+	// Most workers lead no group: they allocate nothing for the round.
+	g.expect, g.missing, g.through = nil, 0, p.Revision > 0
+	g.nodes = nodeStore{}
 	for _, a := range p.Assign {
 		if a.Relay != g.id {
 			continue
 		}
 		for i, r := range a.Ranges {
 			if a.issued(i) == 0 {
+				if g.expect == nil {
+					g.expect, g.nodes = make(map[Range]*relayed), newNodeStore(p.Shards)
+				}
 				g.expect[r] = &relayed{from: a.Worker}
 				g.missing++
 			}

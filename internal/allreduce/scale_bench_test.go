@@ -75,17 +75,7 @@ func groupSize(w int) int {
 func groupWire(b *testing.B, w, m, veclen int) (c *allreduce.Coordinator, inbox, out [][]allreduce.Contribution) {
 	cfg := testConfig()
 	cfg.GroupSize = groupSize(w)
-	c, err := allreduce.NewCoordinator(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range w {
-		c.Join(allreducetest.WorkerName(i))
-	}
-	if err := c.Start(spec(1, m, veclen)); err != nil {
-		b.Fatal(err)
-	}
-	plan := c.Outbox()[0]
+	c, plan := startBench(b, cfg, w, m, veclen)
 	for _, a := range plan.Assign {
 		if a.Relay != a.Worker {
 			continue
@@ -96,11 +86,7 @@ func groupWire(b *testing.B, w, m, veclen int) (c *allreduce.Coordinator, inbox,
 				continue
 			}
 			for _, r := range x.Ranges {
-				v := make([]float64, veclen)
-				for j := range v {
-					v[j] = float64(r.Lo+j%7) * 0.5
-				}
-				in = append(in, allreduce.Contribution{Job: testJob, Round: 1, Worker: x.Worker, Range: r, Vec: v})
+				in = append(in, allreduce.Contribution{Job: testJob, Round: 1, Worker: x.Worker, Range: r, Vec: benchVec(r, veclen)})
 			}
 		}
 		g := allreduce.NewRelay(testJob, a.Worker)
@@ -200,8 +186,10 @@ func benchLeader(b *testing.B, in []allreduce.Contribution, m, veclen int) {
 	b.ReportMetric(float64(len(in)), "contributions/op")
 }
 
-func benchStep(b *testing.B, w, m, veclen int) {
-	c, err := allreduce.NewCoordinator(testConfig())
+// startBench returns a coordinator of cfg with w workers that has started
+// round 1 of m micro-shards and vectors of veclen, and the round's plan.
+func startBench(b *testing.B, cfg allreduce.Config, w, m, veclen int) (*allreduce.Coordinator, allreduce.Plan) {
+	c, err := allreduce.NewCoordinator(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -211,15 +199,25 @@ func benchStep(b *testing.B, w, m, veclen int) {
 	if err := c.Start(spec(1, m, veclen)); err != nil {
 		b.Fatal(err)
 	}
-	plan := c.Outbox()[0]
+	return c, c.Outbox()[0]
+}
+
+// benchVec returns a contribution vector for block r: finite values that
+// do not overflow over rounds of additions.
+func benchVec(r allreduce.Range, veclen int) []float64 {
+	v := make([]float64, veclen)
+	for j := range v {
+		v[j] = float64(r.Lo+j%7) * 0.5
+	}
+	return v
+}
+
+func benchStep(b *testing.B, w, m, veclen int) {
+	c, plan := startBench(b, testConfig(), w, m, veclen)
 	var msgs []allreduce.Contribution
 	for _, a := range plan.Assign {
 		for _, r := range a.Ranges {
-			v := make([]float64, veclen)
-			for j := range v {
-				v[j] = float64(r.Lo+j%7) * 0.5
-			}
-			msgs = append(msgs, allreduce.Contribution{Job: testJob, Worker: a.Worker, Range: r, Vec: v})
+			msgs = append(msgs, allreduce.Contribution{Job: testJob, Worker: a.Worker, Range: r, Vec: benchVec(r, veclen)})
 		}
 	}
 	benchRounds(b, c, msgs, w, m, veclen)

@@ -375,14 +375,9 @@ func (w *Worker) onPlan(ctx context.Context, p *allreduce.Plan) {
 		w.requestJob(ctx)
 		return
 	}
-	w.relayMu.Lock()
-	_, err := w.relay.Apply(p)
-	out := w.relay.Outbox()
-	w.relayMu.Unlock()
-	if err != nil {
+	if err := w.withRelay(func(g *allreduce.Relay) error { _, err := g.Apply(p); return err }); err != nil {
 		w.log.Warn("plan refused by the relay", zap.Error(err))
 	}
-	w.handOn(out)
 	if newer, err := w.aw.Apply(p); err != nil || !newer {
 		return
 	}
@@ -431,11 +426,7 @@ func (w *Worker) onRelayed(m natsbus.Message) {
 		err = fmt.Errorf("%w: contribution of %q sent on %s", allreduce.ErrUnknownWorker, c.Worker, m.Subject)
 	}
 	if err == nil {
-		w.relayMu.Lock()
-		err = w.relay.Add(c)
-		out := w.relay.Outbox()
-		w.relayMu.Unlock()
-		w.handOn(out)
+		err = w.withRelay(func(g *allreduce.Relay) error { return g.Add(c) })
 	}
 	if err != nil {
 		reason := rejectReason(err)
@@ -446,19 +437,25 @@ func (w *Worker) onRelayed(m natsbus.Message) {
 	}
 }
 
-// handOn publishes what the relay hands on to the coordinator.
-func (w *Worker) handOn(out []allreduce.Contribution) {
+// withRelay runs f on the worker's relay, then publishes to the
+// coordinator what the relay hands on, and returns f's error.
+func (w *Worker) withRelay(f func(*allreduce.Relay) error) error {
+	w.relayMu.Lock()
+	err := f(w.relay)
+	out := w.relay.Outbox()
+	w.relayMu.Unlock()
 	var buf []byte
 	for _, c := range out {
-		var err error
-		if buf, err = c.AppendBinary(buf[:0]); err != nil {
-			w.log.Error("encoding a relayed sum", zap.Error(err))
+		var encErr error
+		if buf, encErr = c.AppendBinary(buf[:0]); encErr != nil {
+			w.log.Error("encoding a relayed sum", zap.Error(encErr))
 			continue
 		}
-		if err := w.bus.Publish(w.cfg.Subjects.Contrib(w.cfg.Name), buf); err != nil {
-			w.log.Warn("publishing a relayed sum", zap.Error(err))
+		if pubErr := w.bus.Publish(w.cfg.Subjects.Contrib(w.cfg.Name), buf); pubErr != nil {
+			w.log.Warn("publishing a relayed sum", zap.Error(pubErr))
 		}
 	}
+	return err
 }
 
 // send sends contribution c where plan p routes it: to the coordinator, to
@@ -468,11 +465,7 @@ func (w *Worker) send(p *allreduce.Plan, c allreduce.Contribution, enc []byte) (
 	leader := p.Route(me, c.Range)
 	if leader == me {
 		c.Vec = slices.Clone(c.Vec) // the relay keeps it; the compute goroutine reuses its own
-		w.relayMu.Lock()
-		err := w.relay.Add(c)
-		out := w.relay.Outbox()
-		w.relayMu.Unlock()
-		w.handOn(out)
+		err := w.withRelay(func(g *allreduce.Relay) error { return g.Add(c) })
 		if errors.Is(err, allreduce.ErrStale) {
 			err = nil // the round moved on while the block was computed
 		}

@@ -424,23 +424,19 @@ func (n *Network) runWorker(w *worker) {
 	w.computed++
 	c := allreduce.Contribution{Job: n.job, Round: p.Round, Worker: w.id, Range: r, Vec: vec}
 	w.state.Sent(p.Round, r)
-	switch leader := p.Route(w.id, r); leader {
-	case w.id:
+	leader := p.Route(w.id, r)
+	if leader == w.id {
 		n.relay(w, c)
 		return
-	case "":
-		data, err := c.MarshalBinary()
-		if err != nil {
-			n.stats.Unexpected = append(n.stats.Unexpected, err)
-			return
-		}
+	}
+	data, err := c.MarshalBinary()
+	if err != nil {
+		n.stats.Unexpected = append(n.stats.Unexpected, err)
+		return
+	}
+	if leader == "" {
 		n.out(w, message{kind: msgContribution, peer: w.id, data: data})
-	default:
-		data, err := c.MarshalBinary()
-		if err != nil {
-			n.stats.Unexpected = append(n.stats.Unexpected, err)
-			return
-		}
+	} else {
 		n.out(w, message{kind: msgRelay, peer: leader, data: data})
 	}
 }
